@@ -1,0 +1,36 @@
+# Everything goes through the virtualenv in .venv and the pinned constraints.txt.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: install test demo lint format bench clean
+
+install: $(STAMP)
+
+# Re-installs only when the packaging inputs change.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
+	touch $(STAMP)
+
+test: install
+	$(PY) -m pytest -m "not online" tests
+
+demo: install
+	$(VENV)/bin/swarm-ray demo --out runs/demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: install
+	$(PY) scripts/bench_env.py
+
+clean:
+	rm -rf $(VENV) runs .pytest_cache

@@ -1,0 +1,1 @@
+"""Ray Serve application hosting the swarm's models."""

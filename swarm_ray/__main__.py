@@ -1,0 +1,3 @@
+from swarm_ray.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,51 @@
+"""The ``swarm-ray`` command line. Each command lives in ``swarm_ray.commands.<name>``
+and exposes ``register(subparsers)``; the module is imported only when needed."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from swarm_ray.config import ConfigError
+
+# command name -> module that implements it
+COMMANDS: dict[str, str] = {
+    "evaluate": "swarm_ray.commands.evaluate",
+    "demo": "swarm_ray.commands.demo",
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="swarm-ray",
+        description="A swarm of learned market-making agents on Ray.",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name, module in COMMANDS.items():
+        if only is not None and name != only:
+            # keep the listing complete without importing every command's dependencies
+            sub.add_parser(name, help=f"(see swarm-ray {name} --help)")
+            continue
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    only = argv[0] if argv and argv[0] in COMMANDS else None
+    parser = build_parser(only)
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ConfigError as exc:
+        print(f"configuration error:\n{exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

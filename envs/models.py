@@ -1,0 +1,300 @@
+"""The small, swappable models an episode is built from (midprice, fills, fees, rewards).
+
+Each model works for one path (the gymnasium env) and for many paths at once (the vectorised
+simulator): the env and the simulator call the same code, so they cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Protocol
+
+import numpy as np
+
+from envs.config import FeeConfig, FillConfig, MarketMakingConfig, MidpriceConfig, RewardConfig
+from envs.data.klines import load_klines
+from envs.features import market_features
+
+
+@dataclass(frozen=True)
+class EpisodeData:
+    """Prices of ``paths`` episodes, time-major: ``mid[t, p]`` is path p's mid at step t
+    (``n_steps + 1`` rows), so one step reads one contiguous row.
+
+    ``high``/``low`` at row t+1 are the extremes traded between step t and t+1 (replay only).
+    ``features`` (n_steps + 1, paths, N_OBS) holds the market columns of the observation.
+    """
+
+    mid: np.ndarray
+    high: np.ndarray | None
+    low: np.ndarray | None
+    features: np.ndarray | None
+    time_ms: np.ndarray | None
+    ref_vol: float
+
+
+class MidpriceModel(Protocol):
+    ref_vol: float  # reference one-step volatility of simple returns
+    s_ref: float  # a typical price level (for scaling)
+    step_sigma: float  # typical one-step price change (price units)
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        n_paths: int,
+        n_steps: int,
+        with_features: bool = True,
+        starts: np.ndarray | None = None,
+    ) -> EpisodeData: ...
+
+
+class BrownianMidprice:
+    """Arithmetic Brownian motion, dS = mu dt + sigma dW (Avellaneda & Stoikov 2008).
+
+    With ``increments='binomial'`` each step moves the mid by exactly +/- sigma sqrt(dt), as in
+    the paper's simulation.
+    """
+
+    def __init__(self, cfg: MidpriceConfig, dt: float, warmup: int) -> None:
+        self.cfg = cfg
+        self.dt = dt
+        self.warmup = warmup
+        self.step_sigma = cfg.sigma * math.sqrt(dt)
+        self.s_ref = cfg.s0
+        self.ref_vol = self.step_sigma / cfg.s0 if cfg.sigma > 0 else 1e-4
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        n_paths: int,
+        n_steps: int,
+        with_features: bool = True,
+        starts: np.ndarray | None = None,
+    ) -> EpisodeData:
+        w = self.warmup
+        m = w + n_steps
+        step, drift = self.step_sigma, self.cfg.drift * self.dt
+        if self.cfg.increments == "binomial":
+            bits = np.frombuffer(rng.bytes((m * n_paths + 7) // 8), dtype=np.uint8)
+            signs = np.unpackbits(bits)[: m * n_paths].reshape(m, n_paths)
+            inc = signs * (2.0 * step) + (drift - step)
+        else:
+            inc = rng.standard_normal((m, n_paths)) * step
+            if drift:
+                inc += drift
+        path = np.empty((m + 1, n_paths))
+        path[0] = 0.0
+        for i in range(m):  # row by row: numpy's cumsum along axis 0 is far slower here
+            np.add(path[i], inc[i], out=path[i + 1])
+        path += self.cfg.s0 - path[w]  # the episode starts exactly at s0
+        feats = None
+        if with_features:
+            feats = market_features(path.T, self.ref_vol)[:, w:].transpose(1, 0, 2)
+        return EpisodeData(path[w:], None, None, feats, None, self.ref_vol)
+
+
+class ReplayMidprice:
+    """Replay of real 1-minute klines: the mid at step t is bar t's close.
+
+    The kline files are loaded and their features computed once; episodes are windows of the
+    series starting at random bars (or the given ``starts``).
+    """
+
+    def __init__(self, cfg: MidpriceConfig, warmup: int) -> None:
+        df = load_klines(list(cfg.files))
+        self.cfg = cfg
+        self.warmup = warmup
+        self.close = df["close"].to_numpy(np.float64)
+        self.high = df["high"].to_numpy(np.float64)
+        self.low = df["low"].to_numpy(np.float64)
+        self.time_ms = df["open_time_ms"].to_numpy(np.int64)
+        volume = df["volume"].to_numpy(np.float64)
+        taker = df["taker_buy_base_volume"].to_numpy(np.float64)
+        r = np.diff(self.close) / self.close[:-1]
+        self.ref_vol = float(np.std(r)) if len(r) > 1 and np.std(r) > 0 else 1e-4
+        self.s_ref = float(np.median(self.close))
+        self.step_sigma = float(np.std(np.diff(self.close))) if len(r) > 1 else 1.0
+        self.features = market_features(
+            self.close, self.ref_vol, self.high, self.low, volume, taker
+        )
+
+    def __len__(self) -> int:
+        return len(self.close)
+
+    def valid_starts(self, n_steps: int) -> tuple[int, int]:
+        lo, hi = min(self.warmup, len(self) - 1), len(self) - n_steps - 1
+        if hi < lo:
+            if hi < 0:
+                raise ValueError(
+                    f"replay data has {len(self)} bars; an episode of {n_steps} steps needs "
+                    f"at least {n_steps + 1}"
+                )
+            lo = 0
+        return lo, hi
+
+    def sample(
+        self,
+        rng: np.random.Generator,
+        n_paths: int,
+        n_steps: int,
+        with_features: bool = True,
+        starts: np.ndarray | None = None,
+    ) -> EpisodeData:
+        lo, hi = self.valid_starts(n_steps)
+        if starts is None:
+            if self.cfg.random_start:
+                starts = rng.integers(lo, hi + 1, size=n_paths)
+            else:
+                starts = np.full(n_paths, lo)
+        starts = np.asarray(starts, dtype=np.int64)
+        if starts.min() < 0 or starts.max() > len(self) - n_steps - 1:
+            raise ValueError(f"episode starts must lie in [0, {len(self) - n_steps - 1}]")
+        idx = np.arange(n_steps + 1)[:, None] + starts[None, :]
+        feats = self.features[idx] if with_features else None
+        return EpisodeData(
+            self.close[idx], self.high[idx], self.low[idx], feats, self.time_ms[idx], self.ref_vol
+        )
+
+
+def make_midprice(cfg: MarketMakingConfig) -> BrownianMidprice | ReplayMidprice:
+    if cfg.midprice.kind == "replay":
+        return ReplayMidprice(cfg.midprice, cfg.warmup)
+    return BrownianMidprice(cfg.midprice, cfg.dt, cfg.warmup)
+
+
+class PoissonFill:
+    """A quote at distance d from the mid is hit with intensity A exp(-k d) (per time unit)."""
+
+    needs_bars = False
+
+    def __init__(self, cfg: FillConfig, dt: float) -> None:
+        self.A, self.k, self.dt = cfg.A, cfg.k, dt
+        self.linear = cfg.probability == "linear"
+
+    def probability(self, delta: float) -> float:
+        lam_dt = self.A * math.exp(-self.k * delta) * self.dt if delta > -50.0 else math.inf
+        return min(lam_dt, 1.0) if self.linear else 1.0 - math.exp(-lam_dt)
+
+    def fill_bid(self, bid: float, mid: float, low_next: float, u: float) -> bool:
+        return u < self.probability(mid - bid)
+
+    def fill_ask(self, ask: float, mid: float, high_next: float, u: float) -> bool:
+        return u < self.probability(ask - mid)
+
+    def probability_many(self, delta: np.ndarray) -> np.ndarray:
+        # u < min(p, 1) is u < p for u in [0, 1): the linear form needs no clipping
+        with np.errstate(over="ignore"):
+            lam_dt = np.exp(-self.k * delta) * (self.A * self.dt)
+        return lam_dt if self.linear else -np.expm1(-lam_dt)
+
+    def fill_many(
+        self,
+        bid_d: np.ndarray,
+        ask_d: np.ndarray,
+        mid: np.ndarray,
+        low_next,
+        high_next,
+        u_bid,
+        u_ask,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fills of many paths' quotes at distances ``bid_d``/``ask_d`` (nan: no quote)."""
+        with np.errstate(invalid="ignore"):  # nan distances compare False: no fill
+            return u_bid < self.probability_many(bid_d), u_ask < self.probability_many(ask_d)
+
+
+class TradeThroughFill:
+    """Replay: a resting quote fills when the next bar trades strictly through its price,
+    then with probability ``touch_fill_prob`` (a stand-in for queue position)."""
+
+    needs_bars = True
+
+    def __init__(self, cfg: FillConfig) -> None:
+        self.p = cfg.touch_fill_prob
+
+    def fill_bid(self, bid: float, mid: float, low_next: float, u: float) -> bool:
+        return low_next < bid and u < self.p
+
+    def fill_ask(self, ask: float, mid: float, high_next: float, u: float) -> bool:
+        return high_next > ask and u < self.p
+
+    def fill_many(
+        self,
+        bid_d: np.ndarray,
+        ask_d: np.ndarray,
+        mid: np.ndarray,
+        low_next,
+        high_next,
+        u_bid,
+        u_ask,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Fills of many paths' quotes at distances ``bid_d``/``ask_d`` (nan: no quote)."""
+        with np.errstate(invalid="ignore"):  # nan distances compare False: no fill
+            bid_fill = low_next < mid - bid_d
+            ask_fill = high_next > mid + ask_d
+        if self.p < 1.0:
+            bid_fill &= u_bid < self.p
+            ask_fill &= u_ask < self.p
+        return bid_fill, ask_fill
+
+
+def make_fill_model(cfg: MarketMakingConfig) -> PoissonFill | TradeThroughFill:
+    if cfg.fills.kind == "trade_through":
+        return TradeThroughFill(cfg.fills)
+    return PoissonFill(cfg.fills, cfg.dt)
+
+
+class FeeModel:
+    """Maker fees on resting quotes, taker fees plus half the market spread on market orders."""
+
+    def __init__(self, cfg: FeeConfig) -> None:
+        self.maker = cfg.maker_bps * 1e-4
+        self.taker = cfg.taker_bps * 1e-4
+        self.market_half_spread = cfg.market_half_spread
+
+
+class RewardModel:
+    """Per-step reward from the change in marked-to-mid wealth and what the step did.
+
+    - pnl: dW
+    - inventory_penalty: dW - phi q^2 dt
+    - risk_averse: dW - gamma/2 sigma^2 q^2 dt (the mean-variance form of CARA utility)
+    - spread_capture: edge captured against the mid minus fees, minus a holding cost
+      c |q| sigma sqrt(dt): rewards fills at good prices, not directional luck
+    Rewards are divided by ``scale``; the last step also subtracts alpha q_T^2.
+    """
+
+    def __init__(self, cfg: RewardConfig, sigma: float, dt: float) -> None:
+        self.kind = cfg.kind
+        self.inv_coef = cfg.inventory_penalty * dt
+        self.risk_coef = 0.5 * cfg.gamma * sigma * sigma * dt
+        self.hold_coef = cfg.holding_cost * sigma * math.sqrt(dt)
+        self.terminal_coef = cfg.terminal_inventory_penalty
+        self.inv_scale = 1.0 / cfg.scale
+
+    def step(self, d_wealth: float, q: float, edge: float, fees: float) -> float:
+        kind = self.kind
+        if kind == "pnl":
+            r = d_wealth
+        elif kind == "inventory_penalty":
+            r = d_wealth - self.inv_coef * q * q
+        elif kind == "risk_averse":
+            r = d_wealth - self.risk_coef * q * q
+        else:
+            r = edge - fees - self.hold_coef * abs(q)
+        return r * self.inv_scale
+
+    def terminal(self, q: float) -> float:
+        return -self.terminal_coef * q * q * self.inv_scale
+
+    def step_many(self, d_wealth, q, edge, fees) -> np.ndarray:
+        kind = self.kind
+        if kind == "pnl":
+            r = d_wealth
+        elif kind == "inventory_penalty":
+            r = d_wealth - self.inv_coef * q * q
+        elif kind == "risk_averse":
+            r = d_wealth - self.risk_coef * q * q
+        else:
+            r = edge - fees - self.hold_coef * np.abs(q)
+        return r * self.inv_scale

@@ -1,0 +1,221 @@
+"""A vectorised simulator: many independent episodes stepped at once with numpy.
+
+It builds its episodes from the same midprice, fill, fee and reward models as
+``MarketMakingEnv`` and follows the same step semantics (market order, then quotes checked
+against the inventory limit, fills, then the mid moves), so a baseline or policy evaluated
+here meets the market the env trains on. Use it for fast evaluation over thousands of paths.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from envs.actions import N_ENV_ACTIONS
+from envs.config import MarketMakingConfig, make_config
+from envs.features import (
+    DRAWDOWN,
+    FILL_MEMORY_STEPS,
+    INVENTORY,
+    OBS_HIGH,
+    OBS_LOW,
+    TIME_LEFT,
+    TIME_SINCE_FILL,
+    UNREALIZED_PNL,
+)
+from envs.market_making import action_table
+from envs.models import EpisodeData, FeeModel, RewardModel, make_fill_model, make_midprice
+
+
+@dataclass(frozen=True)
+class QuoteState:
+    """What an agent sees when it quotes, for ``n`` paths at once."""
+
+    t: int
+    n_steps: int
+    dt: float
+    mid: np.ndarray  # (n,)
+    inventory: np.ndarray  # (n,)
+    obs: np.ndarray | None  # (n, N_OBS) float32, when the simulator builds observations
+
+    @property
+    def time_left(self) -> float:
+        """Time to the horizon, in the time unit of sigma and A."""
+        return (self.n_steps - self.t) * self.dt
+
+
+class VectorMarketSim:
+    """``n_paths`` market-making episodes in lock step.
+
+    ``reset()`` samples the episodes; ``step_quotes(bid_d, ask_d, market_qty)`` takes arrays of
+    distances from the mid in price units (nan: no quote) and returns the step's rewards;
+    ``step_actions(actions)`` does the same for discrete actions of the shared vocabulary.
+    """
+
+    def __init__(
+        self,
+        config: MarketMakingConfig | dict[str, Any] | None = None,
+        n_paths: int = 1000,
+        seed: int | None = None,
+        with_obs: bool = False,
+        record: bool = False,
+        **overrides: Any,
+    ) -> None:
+        if n_paths < 1:
+            raise ValueError(f"n_paths must be >= 1, got {n_paths}")
+        self.cfg = cfg = make_config(config, **overrides)
+        self.n_paths = n_paths
+        self.with_obs = with_obs
+        self.record = record
+        self.rng = np.random.default_rng(seed)
+        self.midprice = make_midprice(cfg)
+        self.fill_model = make_fill_model(cfg)
+        self.fees = FeeModel(cfg.fees)
+        self.reward_model = RewardModel(
+            cfg.reward, self.midprice.step_sigma / math.sqrt(cfg.dt), cfg.dt
+        )
+        table = np.array(action_table(cfg), dtype=np.float64)
+        self._bid_table, self._ask_table, self._dir_table = table[:, 0], table[:, 1], table[:, 2]
+        self._pnl_unit = 10.0 * cfg.actions.order_size * self.midprice.step_sigma or 1.0
+        self.data: EpisodeData | None = None
+        self.t = cfg.n_steps
+
+    def reset(self, starts: np.ndarray | None = None) -> QuoteState:
+        """Sample new episodes (replay: optionally at the given start bars)."""
+        n = self.n_paths
+        self.data = self.midprice.sample(self.rng, n, self.cfg.n_steps, self.with_obs, starts)
+        self._mid, self._low, self._high = self.data.mid, self.data.low, self.data.high
+        self.t = 0
+        self.q = np.zeros(n)
+        self.cash = np.zeros(n)
+        self.wealth = np.zeros(n)
+        self.avg = np.zeros(n)
+        self.peak = np.zeros(n)
+        self.last_fill = np.full(n, -(10**9), dtype=np.int64)
+        self.fills = np.zeros(n, dtype=np.int64)
+        self.history: dict[str, list[np.ndarray]] = {
+            "wealth": [self.wealth.copy()],
+            "inventory": [self.q.copy()],
+            "mid": [self.data.mid[0].copy()],
+            "bid": [],
+            "ask": [],
+        }
+        return self.state()
+
+    def state(self) -> QuoteState:
+        assert self.data is not None, "call reset() first"
+        return QuoteState(
+            self.t, self.cfg.n_steps, self.cfg.dt, self._mid[self.t], self.q, self._obs()
+        )
+
+    def _obs(self) -> np.ndarray | None:
+        if not self.with_obs or self.data is None or self.data.features is None:
+            return None
+        t = self.t
+        obs = self.data.features[t].astype(np.float32)
+        obs[:, TIME_LEFT] = 1.0 - t / self.cfg.n_steps
+        obs[:, INVENTORY] = self.q / self.cfg.max_inventory
+        obs[:, UNREALIZED_PNL] = self.q * (self._mid[t] - self.avg) / self._pnl_unit
+        obs[:, DRAWDOWN] = (self.peak - self.wealth) / self._pnl_unit
+        obs[:, TIME_SINCE_FILL] = np.minimum((t - self.last_fill) / FILL_MEMORY_STEPS, 1.0)
+        np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
+        return obs
+
+    def step_actions(self, actions: np.ndarray) -> np.ndarray:
+        """Step with one discrete action per path; returns the rewards."""
+        a = np.asarray(actions, dtype=np.int64)
+        if a.shape != (self.n_paths,) or a.min() < 0 or a.max() >= N_ENV_ACTIONS:
+            raise ValueError(f"actions must be {self.n_paths} integers in [0, {N_ENV_ACTIONS})")
+        bid_d, ask_d = self._bid_table[a], self._ask_table[a]
+        if self.cfg.actions.unit == "bps":
+            scale = self._mid[self.t] * 1e-4
+            bid_d, ask_d = bid_d * scale, ask_d * scale
+        direction = self._dir_table[a]
+        reduce = np.minimum(self.cfg.actions.reduce_size, np.abs(self.q))
+        market_qty = np.where(direction * self.q < 0.0, direction * reduce, 0.0)
+        return self.step_quotes(bid_d, ask_d, market_qty)
+
+    def step_quotes(
+        self, bid_d: np.ndarray, ask_d: np.ndarray, market_qty: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Step every path with these quote distances (price units, nan: none); rewards."""
+        if self.data is None or self.t >= self.cfg.n_steps:
+            raise RuntimeError("step on a finished simulation; call reset() first")
+        t, n = self.t, self.n_paths
+        fees, size, max_inv = self.fees, self.cfg.actions.order_size, self.cfg.max_inventory
+        mid = self._mid[t]
+        q, cash = self.q, self.cash
+        fee_paid = np.zeros(n)
+        edge = np.zeros(n)
+        track_avg = self.with_obs
+        if market_qty is not None and np.any(market_qty):
+            mq = np.asarray(market_qty, dtype=np.float64)
+            px = mid + np.sign(mq) * fees.market_half_spread
+            cash = cash - mq * px
+            fee_paid += np.abs(mq) * px * fees.taker
+            edge -= np.abs(mq) * fees.market_half_spread
+            if track_avg:
+                self.avg = _apply_fill_many(q, self.avg, mq, px)
+            q = q + mq
+        # distances, nan where there is no quote or the inventory limit forbids one
+        bid_d = np.array(np.broadcast_to(bid_d, (n,)), dtype=np.float64)
+        ask_d = np.array(np.broadcast_to(ask_d, (n,)), dtype=np.float64)
+        bid_d[q + size > max_inv + 1e-12] = np.nan
+        ask_d[q - size < -max_inv - 1e-12] = np.nan
+        u = self.rng.random((2, n))
+        low_next = self._low[t + 1] if self._low is not None else None
+        high_next = self._high[t + 1] if self._high is not None else None
+        bid_fill, ask_fill = self.fill_model.fill_many(
+            bid_d, ask_d, mid, low_next, high_next, u[0], u[1]
+        )
+        bid_got = np.where(bid_fill, bid_d, 0.0)  # captured distance on each filled side
+        ask_got = np.where(ask_fill, ask_d, 0.0)
+        bf = bid_fill.view(np.int8)
+        af = ask_fill.view(np.int8)
+        dq = size * (bf - af)
+        bid_px = (mid - bid_got) * bf
+        ask_px = (mid + ask_got) * af
+        # cash: sells minus buys; maker fees on both notionals
+        fee_paid += (bid_px + ask_px) * (size * fees.maker)
+        cash = cash + size * (ask_px - bid_px) - fee_paid
+        edge += size * (bid_got + ask_got)
+        if track_avg:
+            self.avg = _apply_fill_many(q, self.avg, size * bf, bid_px)
+            self.avg = _apply_fill_many(q + size * bf, self.avg, -size * af, ask_px)
+        q = q + dq
+        self.t = t = t + 1
+        wealth = cash + q * self._mid[t]
+        reward = self.reward_model.step_many(wealth - self.wealth, q, edge, fee_paid)
+        if t >= self.cfg.n_steps:
+            reward = reward + self.reward_model.terminal(q)
+        n_filled = bf + af
+        self.last_fill[n_filled > 0] = t
+        self.fills += n_filled
+        np.maximum(self.peak, wealth, out=self.peak)
+        self.q, self.cash, self.wealth = q, cash, wealth
+        if self.record:
+            h = self.history
+            h["wealth"].append(wealth.copy())
+            h["inventory"].append(q.copy())
+            h["mid"].append(self._mid[t].copy())
+            h["bid"].append(mid - bid_d)
+            h["ask"].append(mid + ask_d)
+        return reward
+
+    @property
+    def done(self) -> bool:
+        return self.t >= self.cfg.n_steps
+
+
+def _apply_fill_many(q: np.ndarray, avg: np.ndarray, qty: np.ndarray, px: np.ndarray) -> np.ndarray:
+    """Vector form of ``envs.market_making.apply_fill`` (average cost only)."""
+    new_q = q + qty
+    same = (q == 0.0) | ((q > 0.0) == (qty > 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grown = (avg * np.abs(q) + px * np.abs(qty)) / np.abs(new_q)
+    out = np.where(same, grown, np.where(np.abs(qty) > np.abs(q), px, avg))
+    out = np.where(new_q == 0.0, 0.0, out)
+    return np.where(qty == 0.0, avg, out)

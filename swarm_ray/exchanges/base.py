@@ -1,0 +1,194 @@
+"""The one exchange interface that the coordinator trades through.
+
+It is synchronous: the coordinator is a Ray actor that runs one cycle at a time, and every
+call here is a short request whose answer the cycle needs before it can go on. A sync API is
+also what a deterministic paper exchange wants. Streaming market data runs on the adapter's
+own background thread and is read here through ``market_snapshot`` without blocking.
+
+Implementations: ``BinanceExchange`` (spot and USD-M futures, via python-binance) and the paper
+exchange. Both must pass ``tests/unit/test_exchange_contract.py``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, replace
+from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
+
+from swarm_ray.domain import Fill, MarketSnapshot, Order, OrderIntent, OrderType, Side
+from swarm_ray.exchanges.errors import OrderDropped
+
+__all__ = ["Balance", "Exchange", "Position", "SymbolRules", "decimal_str"]
+
+
+def decimal_str(value: Decimal) -> str:
+    """Plain notation without exponent or trailing zeros (what the venue expects)."""
+    text = format(value, "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return text or "0"
+
+
+def _snap(value: Decimal, base: Decimal, step: Decimal, rounding: str) -> Decimal:
+    """The grid point base + n*step nearest to ``value`` in the direction ``rounding``."""
+    n = ((value - base) / step).to_integral_value(rounding=rounding)
+    return base + n * step
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolRules:
+    """A symbol's trading filters (PRICE_FILTER, LOT_SIZE, MIN_NOTIONAL/NOTIONAL)."""
+
+    symbol: str
+    base_asset: str
+    quote_asset: str
+    tick_size: Decimal
+    step_size: Decimal
+    min_qty: Decimal
+    max_qty: Decimal
+    min_notional: Decimal
+    min_price: Decimal = Decimal(0)
+    max_price: Decimal = Decimal(0)  # 0 means no upper bound, as in Binance's PRICE_FILTER
+    max_notional: Decimal | None = None
+    trading: bool = True
+
+    def __post_init__(self) -> None:
+        if self.tick_size <= 0 or self.step_size <= 0:
+            raise ValueError(f"{self.symbol}: tick and step sizes must be positive")
+
+    def quantize_price(self, price: Decimal, side: Side) -> Decimal:
+        """Snap to the tick grid toward the passive side: buys down, sells up."""
+        rounding = ROUND_FLOOR if side is Side.BUY else ROUND_CEILING
+        return _snap(price, self.min_price, self.tick_size, rounding)
+
+    def quantize_quantity(self, quantity: Decimal) -> Decimal:
+        """Snap down to the step grid (never trade more than asked)."""
+        return _snap(quantity, self.min_qty, self.step_size, ROUND_FLOOR)
+
+    def violations(self, price: Decimal, quantity: Decimal, check_price: bool = True) -> list[str]:
+        """Every filter that (price, quantity) breaks; empty means the venue will accept it."""
+        out: list[str] = []
+        if not self.trading:
+            out.append(f"{self.symbol} is not trading")
+        if check_price:
+            if price < self.min_price or price <= 0:
+                out.append(f"price {price} below min price {self.min_price}")
+            if self.max_price > 0 and price > self.max_price:
+                out.append(f"price {price} above max price {self.max_price}")
+            if (price - self.min_price) % self.tick_size != 0:
+                out.append(f"price {price} not a multiple of tick {self.tick_size}")
+        if quantity < self.min_qty or quantity <= 0:
+            out.append(f"quantity {quantity} below min qty {self.min_qty}")
+        if self.max_qty > 0 and quantity > self.max_qty:
+            out.append(f"quantity {quantity} above max qty {self.max_qty}")
+        if (quantity - self.min_qty) % self.step_size != 0:
+            out.append(f"quantity {quantity} not a multiple of step {self.step_size}")
+        notional = price * quantity
+        if notional < self.min_notional:
+            out.append(f"notional {notional} below min notional {self.min_notional}")
+        if self.max_notional is not None and notional > self.max_notional:
+            out.append(f"notional {notional} above max notional {self.max_notional}")
+        return out
+
+    def prepare(self, intent: OrderIntent) -> OrderIntent:
+        """The intent quantised to the filters, or ``OrderDropped`` naming every broken filter.
+
+        For a market order ``price`` is only the reference price for the notional check.
+        """
+        if intent.symbol != self.symbol:
+            raise OrderDropped(f"intent for {intent.symbol} checked against {self.symbol} rules")
+        is_market = intent.order_type is OrderType.MARKET
+        if is_market and intent.price <= 0:
+            raise OrderDropped(
+                f"{intent.client_order_id}: market order needs a reference price for the "
+                "min-notional check"
+            )
+        price = intent.price if is_market else self.quantize_price(intent.price, intent.side)
+        qty = self.quantize_quantity(intent.quantity)
+        problems = self.violations(price, qty, check_price=not is_market)
+        if problems:
+            raise OrderDropped(
+                f"{intent.client_order_id} {intent.side} {intent.quantity}@{intent.price} "
+                f"dropped, not sent: " + "; ".join(problems)
+            )
+        return replace(intent, price=price, quantity=qty)
+
+
+@dataclass(frozen=True, slots=True)
+class Balance:
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+@dataclass(frozen=True, slots=True)
+class Position:
+    """Signed base-asset exposure: for spot the base balance, for futures the net position."""
+
+    symbol: str
+    quantity: Decimal
+    entry_price: Decimal | None = None
+    unrealized_pnl: Decimal = Decimal(0)
+
+
+class Exchange(ABC):
+    """A venue. All prices and quantities are ``Decimal``; every call is synchronous.
+
+    Order-id contract: the caller's ``client_order_id`` is the order's identity at the venue.
+    ``place_order`` sends an intent at most once; when the venue's answer is lost the
+    implementation finds out by querying that id, and returns ``OrderStatus.UNKNOWN`` rather
+    than resend if it still cannot tell.
+    """
+
+    name: str = "exchange"
+
+    @abstractmethod
+    def server_time_ms(self) -> int:
+        """The venue's clock (the simulated clock for paper)."""
+
+    @abstractmethod
+    def symbol_rules(self, symbol: str) -> SymbolRules: ...
+
+    @abstractmethod
+    def market_snapshot(self, symbol: str, depth: int = 5) -> MarketSnapshot:
+        """Best bid/ask and up to ``depth`` levels a side."""
+
+    @abstractmethod
+    def place_order(self, intent: OrderIntent) -> Order:
+        """Quantise, check filters (``OrderDropped`` if broken, nothing sent), send once.
+
+        Raises ``DefiniteReject``, ``RateLimited`` (nothing executed) or returns the order as
+        the venue knows it; ``status=UNKNOWN`` when its fate could not be learnt yet.
+        """
+
+    @abstractmethod
+    def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        """Cancel; returns the final state. ``OrderNotFound`` if the venue never had it."""
+
+    @abstractmethod
+    def cancel_all(self, symbol: str) -> None:
+        """Cancel every open order on ``symbol``; afterwards ``open_orders`` is empty."""
+
+    @abstractmethod
+    def open_orders(self, symbol: str) -> list[Order]: ...
+
+    @abstractmethod
+    def get_order(self, symbol: str, client_order_id: str) -> Order | None:
+        """The order with this client id, or ``None`` if the venue does not know it."""
+
+    @abstractmethod
+    def fills_since(self, symbol: str, since_ms: int) -> list[Fill]:
+        """Our trades on ``symbol`` at or after ``since_ms``, oldest first."""
+
+    @abstractmethod
+    def balances(self) -> dict[str, Balance]: ...
+
+    @abstractmethod
+    def position(self, symbol: str) -> Position: ...
+
+    def close(self) -> None:  # noqa: B027 - optional hook
+        """Release connections and threads."""

@@ -1,0 +1,630 @@
+"""Binance spot and USD-M futures through python-binance's REST client.
+
+One code path serves testnet, mainnet and fakes: only the REST/websocket roots differ, and they
+come from the configuration. Safety properties:
+
+- Every signed request carries recvWindow <= 5000 ms and a timestamp corrected by the offset
+  measured against the venue's clock; a -1021 answer resyncs the offset and retries once.
+- A client-side throttler, seeded from exchangeInfo's rateLimits, charges each endpoint's weight
+  before the request goes out; 429/418 pause traffic for the venue's Retry-After.
+- An order is sent once. When its answer is lost (timeout, dropped connection, 5xx, -1007) the
+  adapter asks for the order by its client id. It is declared never placed only once the venue's
+  clock is past the request's timestamp + recvWindow (+ a margin): after that Binance can no
+  longer execute the request. Until then it is not resent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from binance.async_client import AsyncClient
+from binance.client import Client
+from binance.ws.streams import BinanceSocketManager
+
+from swarm_ray.clock import Clock, LiveClock
+from swarm_ray.domain import (
+    BookLevel,
+    Fill,
+    MarketSnapshot,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from swarm_ray.exchanges import constants as C
+from swarm_ray.exchanges.base import Balance, Exchange, Position, SymbolRules, decimal_str
+from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
+from swarm_ray.exchanges.errors import (
+    ClockSkew,
+    DefiniteReject,
+    ExchangeError,
+    OrderNotFound,
+    RateLimited,
+    UnknownOutcome,
+    classify,
+)
+from swarm_ray.exchanges.throttle import WeightThrottler
+
+__all__ = ["BinanceExchange", "OrderNotPlaced", "parse_order", "parse_symbol_rules"]
+
+log = logging.getLogger(__name__)
+
+_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
+
+class OrderNotPlaced(DefiniteReject):
+    """The answer was lost, and the venue confirms the order does not exist and cannot appear."""
+
+
+# ---------------------------------------------------------------- parsers (venue JSON -> domain)
+
+
+def _dec(value: Any, default: str = "0") -> Decimal:
+    return Decimal(str(value)) if value not in (None, "") else Decimal(default)
+
+
+def parse_symbol_rules(info: Mapping[str, Any]) -> SymbolRules:
+    """Turn one ``symbols[]`` entry of exchangeInfo (spot or futures) into ``SymbolRules``."""
+    filters = {f["filterType"]: f for f in info.get("filters", [])}
+    price_f = filters.get("PRICE_FILTER", {})
+    lot_f = filters.get("LOT_SIZE", {})
+    notional = Decimal(0)
+    max_notional: Decimal | None = None
+    if "NOTIONAL" in filters:  # spot, current
+        notional = _dec(filters["NOTIONAL"].get("minNotional"))
+        mx = filters["NOTIONAL"].get("maxNotional")
+        max_notional = _dec(mx) if mx not in (None, "") else None
+    elif "MIN_NOTIONAL" in filters:  # spot (legacy: minNotional) and futures (notional)
+        f = filters["MIN_NOTIONAL"]
+        notional = _dec(f.get("minNotional", f.get("notional")))
+    if not price_f or not lot_f:
+        raise ExchangeError(f"{info.get('symbol')}: exchangeInfo lacks PRICE_FILTER or LOT_SIZE")
+    status = info.get("status", info.get("contractStatus", "TRADING"))
+    return SymbolRules(
+        symbol=str(info["symbol"]),
+        base_asset=str(info.get("baseAsset", "")),
+        quote_asset=str(info.get("quoteAsset", "")),
+        tick_size=_dec(price_f["tickSize"]),
+        min_price=_dec(price_f.get("minPrice")),
+        max_price=_dec(price_f.get("maxPrice")),
+        step_size=_dec(lot_f["stepSize"]),
+        min_qty=_dec(lot_f.get("minQty")),
+        max_qty=_dec(lot_f.get("maxQty")),
+        min_notional=notional,
+        max_notional=max_notional,
+        trading=status == "TRADING",
+    )
+
+
+def parse_order(d: Mapping[str, Any]) -> Order:
+    """A spot or futures order answer (new, query, cancel) as an ``Order``."""
+    # a spot cancel answer carries the order's id as origClientOrderId and a new id for the cancel
+    cid = d.get("origClientOrderId") or d["clientOrderId"]
+    raw_type = str(d.get("origType") or d.get("type") or "LIMIT")
+    if raw_type == "LIMIT" and d.get("timeInForce") == "GTX":
+        order_type = OrderType.LIMIT_MAKER
+    else:
+        order_type = OrderType(raw_type) if raw_type in OrderType.__members__ else OrderType.LIMIT
+    status = C.STATUS_MAP.get(str(d.get("status")), OrderStatus.UNKNOWN)
+    return Order(
+        symbol=str(d["symbol"]),
+        side=Side(d["side"]),
+        price=_dec(d.get("price")),
+        quantity=_dec(d.get("origQty")),
+        client_order_id=str(cid),
+        status=status,
+        filled_quantity=_dec(d.get("executedQty")),
+        exchange_order_id=str(d["orderId"]) if d.get("orderId") is not None else None,
+        order_type=order_type,
+        update_time_ms=int(d.get("updateTime") or d.get("transactTime") or d.get("time") or 0),
+    )
+
+
+def _levels(rows: Any, depth: int) -> tuple[BookLevel, ...]:
+    return tuple(BookLevel(float(r[0]), float(r[1])) for r in list(rows)[:depth])
+
+
+# ---------------------------------------------------------------- websocket book stream
+
+
+class _BookStream(threading.Thread):
+    """Partial-depth stream on python-binance's socket manager, in its own event loop."""
+
+    def __init__(self, futures: bool, ws_root: str, symbol: str, clock: Clock) -> None:
+        super().__init__(name=f"binance-book-{symbol}", daemon=True)
+        self._futures, self._root, self.symbol, self._clock = futures, ws_root, symbol, clock
+        self._lock = threading.Lock()
+        self._latest: tuple[int, tuple[BookLevel, ...], tuple[BookLevel, ...]] | None = None
+        self._running = True
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._task: asyncio.Task[None] | None = None
+        self.messages = 0
+
+    def latest(self) -> tuple[int, tuple[BookLevel, ...], tuple[BookLevel, ...]] | None:
+        with self._lock:
+            return self._latest
+
+    def run(self) -> None:
+        loop = asyncio.new_event_loop()
+        asyncio.set_event_loop(loop)
+        self._loop = loop
+        try:
+            self._task = loop.create_task(self._listen())
+            loop.run_until_complete(self._task)
+        except (asyncio.CancelledError, Exception) as exc:  # the stream is an optimisation
+            if self._running:
+                log.warning("book stream %s stopped: %s", self.symbol, type(exc).__name__)
+        finally:
+            loop.close()
+
+    async def _listen(self) -> None:
+        client = AsyncClient(loop=asyncio.get_running_loop())  # public streams need no keys
+        try:
+            bsm = BinanceSocketManager(client)
+            bsm.STREAM_URL = self._root
+            bsm.FSTREAM_URL = self._root
+            if self._futures:
+                socket = bsm.futures_depth_socket(self.symbol, depth="5")
+            else:
+                socket = bsm.depth_socket(self.symbol, depth=BinanceSocketManager.WEBSOCKET_DEPTH_5)
+            async with socket as s:
+                while self._running:
+                    self._on_message(await s.recv())
+        finally:
+            await client.close_connection()
+
+    def _on_message(self, msg: Any) -> None:
+        if not isinstance(msg, dict):
+            return
+        data = msg.get("data", msg)
+        if data.get("e") == "error":
+            with self._lock:
+                self._latest = None
+            return
+        bids, asks = data.get("bids", data.get("b")), data.get("asks", data.get("a"))
+        if not bids or not asks:
+            return
+        with self._lock:
+            self._latest = (self._clock.now_ns(), _levels(bids, 20), _levels(asks, 20))
+            self.messages += 1
+
+    def stop(self) -> None:
+        self._running = False
+        loop, task = self._loop, self._task
+        if loop is not None and task is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(task.cancel)
+        self.join(timeout=3)
+
+
+# ---------------------------------------------------------------- the adapter
+
+
+@dataclass
+class _Unresolved:
+    intent: OrderIntent
+    not_after_ms: int  # venue time after which the lost request can no longer execute
+
+
+class BinanceExchange(Exchange):
+    """Binance spot (``kind: binance-spot``) or USD-M futures (``kind: binance-futures``)."""
+
+    def __init__(
+        self,
+        config: ExchangeConfig,
+        credentials: BinanceCredentials | None,
+        clock: Clock | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        if config.kind not in ("binance-spot", "binance-futures"):
+            raise ValueError(f"BinanceExchange cannot serve kind {config.kind!r}")
+        self.config = config
+        self.futures = config.kind == "binance-futures"
+        self.name = config.kind + ("" if config.is_mainnet else "-testnet")
+        self._clock = clock or LiveClock()
+        self._sleep = sleep
+        key = credentials.api_key.get_secret_value() if credentials else None
+        secret = credentials.api_secret.get_secret_value() if credentials else None
+        client = Client(
+            key, secret, requests_params={"timeout": config.request_timeout_s}, ping=False
+        )
+        root = config.rest_root()
+        # the library picks URLs from these attributes; testnet=False keeps it from overriding
+        client.API_URL = root + "/api"
+        client.FUTURES_URL = root + "/fapi"
+        client.REQUEST_RECVWINDOW = config.recv_window_ms
+        self._client = client
+        self._weights = C.FUTURES_WEIGHTS if self.futures else C.SPOT_WEIGHTS
+        self.throttler = WeightThrottler(
+            self._clock,
+            sleep,
+            C.DEFAULT_FUTURES_RATE_LIMITS if self.futures else C.DEFAULT_SPOT_RATE_LIMITS,
+            max_wait_s=config.max_throttle_wait_s,
+        )
+        self._lock = threading.RLock()
+        self._rules: dict[str, SymbolRules] = {}
+        self._cid_by_order_id: dict[str, str] = {}
+        self._unresolved: dict[str, _Unresolved] = {}
+        self._streams: dict[str, _BookStream] = {}
+        self.clock_offset_ms: int | None = None
+        self._last_sync_ns: int | None = None
+
+    def __repr__(self) -> str:
+        return f"BinanceExchange(name={self.name!r}, root={self.config.rest_root()!r})"
+
+    # ------------------------------------------------------------ plumbing
+
+    def _call(
+        self, key: str, fn: Callable[..., Any], orders: int = 0, signed: bool = True, **params: Any
+    ) -> Any:
+        """One request: throttle, sync the clock if due, classify failures, retry -1021 once."""
+        with self._lock:
+            if signed:
+                self._maybe_sync_time()
+            for attempt in (0, 1):
+                self.throttler.acquire(self._weights.get(key, 1), orders)
+                try:
+                    result = fn(**dict(params))
+                except Exception as exc:
+                    err = classify(exc)
+                    self._observe_headers()
+                    if isinstance(err, RateLimited) and err.status is not None:
+                        whole_ip = err.status in (418, 429)
+                        self.throttler.pause(err.retry_after_s, all_traffic=whole_ip)
+                    log.warning("%s %s: %s: %s", self.name, key, type(err).__name__, err)
+                    if isinstance(err, ClockSkew) and attempt == 0:
+                        self.sync_time()
+                        continue
+                    raise err from None
+                self._observe_headers()
+                return result
+        raise AssertionError("unreachable")
+
+    def _observe_headers(self) -> None:
+        response = getattr(self._client, "response", None)
+        used = response.headers.get(C.HEADER_USED_WEIGHT_1M) if response is not None else None
+        if used is not None and str(used).isdigit():
+            self.throttler.observe_used_weight(int(used))
+
+    def _maybe_sync_time(self) -> None:
+        due = self._last_sync_ns is None or (
+            self._clock.monotonic_ns() - self._last_sync_ns > self.config.time_sync_interval_s * 1e9
+        )
+        if due:
+            self.sync_time()
+
+    def sync_time(self) -> int:
+        """Measure the venue clock's offset from ours and sign with it from now on."""
+        fn = self._client.futures_time if self.futures else self._client.get_server_time
+        t0 = self._clock.now_ms()
+        server = int(self._call("time", fn, signed=False)["serverTime"])
+        t1 = self._clock.now_ms()
+        offset = server - (t0 + t1) // 2
+        with self._lock:
+            self._client.timestamp_offset = offset
+            self.clock_offset_ms = offset
+            self._last_sync_ns = self._clock.monotonic_ns()
+        return offset
+
+    def server_time_ms(self) -> int:
+        fn = self._client.futures_time if self.futures else self._client.get_server_time
+        return int(self._call("time", fn, signed=False)["serverTime"])
+
+    def _venue_now_ms(self) -> int:
+        return self._clock.now_ms() + int(self._client.timestamp_offset)
+
+    # ------------------------------------------------------------ reference data
+
+    def load_rules(self) -> dict[str, SymbolRules]:
+        """Fetch exchangeInfo: every symbol's filters, and the rate limits for the throttler."""
+        fn = self._client.futures_exchange_info if self.futures else self._client.get_exchange_info
+        info = self._call("exchangeInfo", fn, signed=False)
+        if info.get("rateLimits"):
+            self.throttler.configure(info["rateLimits"])
+        rules = {}
+        for s in info.get("symbols", []):
+            try:
+                rules[s["symbol"]] = parse_symbol_rules(s)
+            except (ExchangeError, KeyError, ArithmeticError, ValueError) as exc:
+                log.warning("skipping symbol %s: %s", s.get("symbol"), exc)
+        with self._lock:
+            self._rules = rules
+        return rules
+
+    def symbol_rules(self, symbol: str) -> SymbolRules:
+        if symbol not in self._rules:
+            self.load_rules()
+        try:
+            return self._rules[symbol]
+        except KeyError:
+            raise DefiniteReject(f"unknown symbol {symbol!r} at {self.name}") from None
+
+    # ------------------------------------------------------------ market data
+
+    def start_market_stream(self, symbol: str) -> None:
+        """Stream the book for ``symbol``; ``market_snapshot`` uses it while it is fresh."""
+        if not self.config.use_websocket or symbol in self._streams:
+            return
+        stream = _BookStream(self.futures, self.config.ws_root(), symbol, self._clock)
+        self._streams[symbol] = stream
+        stream.start()
+
+    def market_snapshot(self, symbol: str, depth: int = 5) -> MarketSnapshot:
+        stream = self._streams.get(symbol)
+        latest = stream.latest() if stream is not None else None
+        max_age_ns = int(self.config.market_data_max_age_s * 1e9)
+        if latest is not None and self._clock.now_ns() - latest[0] <= max_age_ns:
+            t_ns, bids, asks = latest
+            source_bids, source_asks = bids, asks
+        else:
+            limit = next((n for n in _DEPTH_LIMITS if n >= depth), _DEPTH_LIMITS[-1])
+            fn = self._client.futures_order_book if self.futures else self._client.get_order_book
+            book = self._call("depth", fn, signed=False, symbol=symbol, limit=limit)
+            t_ns = self._clock.now_ns()
+            source_bids, source_asks = _levels(book["bids"], depth), _levels(book["asks"], depth)
+        if not source_bids or not source_asks:
+            raise DefiniteReject(f"{symbol}: empty book side at {self.name}")
+        return MarketSnapshot(
+            symbol=symbol,
+            time_ns=t_ns,
+            best_bid=source_bids[0].price,
+            best_ask=source_asks[0].price,
+            bids=source_bids[:depth],
+            asks=source_asks[:depth],
+        )
+
+    # ------------------------------------------------------------ orders
+
+    def _order_params(self, intent: OrderIntent) -> dict[str, Any]:
+        p: dict[str, Any] = {
+            "symbol": intent.symbol,
+            "side": intent.side.value,
+            "quantity": decimal_str(intent.quantity),
+            "newClientOrderId": intent.client_order_id,
+        }
+        if intent.order_type is OrderType.MARKET:
+            p["type"] = "MARKET"
+        elif intent.order_type is OrderType.LIMIT_MAKER:
+            p["price"] = decimal_str(intent.price)
+            if self.futures:
+                p.update(type="LIMIT", timeInForce="GTX")
+            else:
+                p["type"] = "LIMIT_MAKER"
+        else:
+            p.update(
+                type="LIMIT", price=decimal_str(intent.price), timeInForce=intent.time_in_force
+            )
+        p["newOrderRespType"] = "RESULT"
+        return p
+
+    def place_order(self, intent: OrderIntent) -> Order:
+        intent = self.symbol_rules(intent.symbol).prepare(intent)  # OrderDropped: never sent
+        cid = intent.client_order_id
+        with self._lock:
+            if cid in self._unresolved:
+                known = self.resolve(intent.symbol, cid)
+                if known is not None:
+                    return known  # it exists or still may: never a second order for one intent
+            fn = self._client.futures_create_order if self.futures else self._client.create_order
+            try:
+                data = self._call("order.post", fn, orders=1, **self._order_params(intent))
+            except UnknownOutcome as exc:
+                # the library's timestamp was taken before this instant, on the same offset
+                not_after = (
+                    self._venue_now_ms()
+                    + self.config.recv_window_ms
+                    + self.config.unknown_resolve_margin_ms
+                )
+                self._unresolved[cid] = _Unresolved(intent, not_after)
+                log.warning("%s: order %s outcome unknown (%s); querying", self.name, cid, exc)
+                return self._settle_unknown(intent)
+            order = parse_order(data)
+            self._remember(order)
+            return order
+
+    def _settle_unknown(self, intent: OrderIntent) -> Order:
+        """Query until the order shows up or provably cannot; bounded by recvWindow + margin."""
+        cid = intent.client_order_id
+        pending = self._unresolved[cid]
+        give_up_ms = pending.not_after_ms + 2 * self.config.recv_window_ms
+        last = _unknown_order(intent)
+        while True:
+            try:
+                known = self.resolve(intent.symbol, cid)
+                if known is None:
+                    raise OrderNotPlaced(
+                        f"{cid}: answer lost; the venue has no such order and the request "
+                        "has expired, so it never will (safe to send again)"
+                    )
+                if known.status is not OrderStatus.UNKNOWN:
+                    return known
+                last = known
+            except (UnknownOutcome, RateLimited) as exc:
+                log.warning("%s: cannot resolve %s yet: %s", self.name, cid, exc)
+            if self._venue_now_ms() > give_up_ms:
+                log.error("%s: order %s still unresolved; not resending", self.name, cid)
+                return last
+            self._sleep(min(0.25, max(0.02, self.config.recv_window_ms / 20_000)))
+
+    def resolve(self, symbol: str, client_order_id: str) -> Order | None:
+        """Settle a lost order: the venue's order, or ``None`` when it does not (and, for a lost
+        request, provably never will) exist. ``UNKNOWN`` while a lost request could still execute.
+        """
+        with self._lock:
+            pending = self._unresolved.get(client_order_id)
+            order = self.get_order(symbol, client_order_id)
+            if order is not None:
+                self._unresolved.pop(client_order_id, None)
+                return order
+            if pending is None:
+                return None
+            if self.server_time_ms() > pending.not_after_ms:
+                self._unresolved.pop(client_order_id, None)
+                return None
+            return _unknown_order(pending.intent)  # the request may still execute
+
+    def unresolved(self) -> list[str]:
+        """Client ids whose fate is still unknown (the coordinator must not reuse them)."""
+        return list(self._unresolved)
+
+    def _remember(self, order: Order) -> None:
+        if order.exchange_order_id is not None:
+            self._cid_by_order_id[order.exchange_order_id] = order.client_order_id
+
+    def get_order(self, symbol: str, client_order_id: str) -> Order | None:
+        fn = self._client.futures_get_order if self.futures else self._client.get_order
+        try:
+            data = self._call("order.get", fn, symbol=symbol, origClientOrderId=client_order_id)
+        except OrderNotFound:
+            return None
+        order = parse_order(data)
+        self._remember(order)
+        return order
+
+    def cancel_order(self, symbol: str, client_order_id: str) -> Order:
+        fn = self._client.futures_cancel_order if self.futures else self._client.cancel_order
+        for attempt in (0, 1):
+            try:
+                data = self._call(
+                    "order.delete", fn, symbol=symbol, origClientOrderId=client_order_id
+                )
+                return parse_order(data)
+            except OrderNotFound:
+                # already final (filled/cancelled) or never existed: the query tells which
+                order = self.get_order(symbol, client_order_id)
+                if order is None:
+                    raise
+                return order
+            except UnknownOutcome:
+                order = self.get_order(symbol, client_order_id)
+                if order is not None and (order.status.is_final or attempt == 1):
+                    return order
+                if order is None:
+                    raise OrderNotFound(f"{client_order_id}: no such order") from None
+        raise AssertionError("unreachable")
+
+    def cancel_all(self, symbol: str) -> None:
+        fn = (
+            self._client.futures_cancel_all_open_orders
+            if self.futures
+            else self._client.cancel_all_open_orders
+        )
+        try:
+            self._call("openOrders.delete", fn, symbol=symbol)
+        except OrderNotFound:
+            pass  # spot answers -2011 when there was nothing to cancel
+        except UnknownOutcome:
+            # idempotent: a second attempt is safe
+            with contextlib.suppress(OrderNotFound):
+                self._call("openOrders.delete", fn, symbol=symbol)
+
+    def open_orders(self, symbol: str) -> list[Order]:
+        fn = self._client.futures_get_open_orders if self.futures else self._client.get_open_orders
+        orders = [parse_order(d) for d in self._call("openOrders.get", fn, symbol=symbol)]
+        for o in orders:
+            self._remember(o)
+        return orders
+
+    # ------------------------------------------------------------ account
+
+    def fills_since(self, symbol: str, since_ms: int) -> list[Fill]:
+        if self.futures:
+            fn, key = self._client.futures_account_trades, "userTrades"
+        else:
+            fn, key = self._client.get_my_trades, "myTrades"
+        trades: list[dict[str, Any]] = []
+        page = self._call(key, fn, symbol=symbol, startTime=int(since_ms), limit=1000)
+        trades.extend(page)
+        while len(page) == 1000:
+            page = self._call(key, fn, symbol=symbol, fromId=int(page[-1]["id"]) + 1, limit=1000)
+            trades.extend(page)
+        fills = []
+        for t in trades:
+            if int(t["time"]) < since_ms:
+                continue
+            oid = str(t["orderId"])
+            cid = self._cid_by_order_id.get(oid) or self._cid_for_order_id(symbol, oid)
+            if self.futures:
+                side = Side(t["side"])
+                maker = bool(t.get("maker", False))
+            else:
+                side = Side.BUY if t.get("isBuyer") else Side.SELL
+                maker = bool(t.get("isMaker", False))
+            fills.append(
+                Fill(
+                    symbol=symbol,
+                    trade_id=str(t["id"]),
+                    client_order_id=cid,
+                    side=side,
+                    price=_dec(t["price"]),
+                    quantity=_dec(t["qty"]),
+                    fee=_dec(t.get("commission")),
+                    fee_asset=str(t.get("commissionAsset", "")),
+                    time_ms=int(t["time"]),
+                    is_maker=maker,
+                )
+            )
+        fills.sort(key=lambda f: (f.time_ms, f.trade_id))
+        return fills
+
+    def _cid_for_order_id(self, symbol: str, order_id: str) -> str:
+        fn = self._client.futures_get_order if self.futures else self._client.get_order
+        order = parse_order(self._call("order.get", fn, symbol=symbol, orderId=int(order_id)))
+        self._remember(order)
+        return order.client_order_id
+
+    def balances(self) -> dict[str, Balance]:
+        if self.futures:
+            rows = self._call("balance", self._client.futures_account_balance)
+            out = {}
+            for r in rows:
+                total, free = _dec(r.get("balance")), _dec(r.get("availableBalance"))
+                out[r["asset"]] = Balance(r["asset"], free, max(Decimal(0), total - free))
+            return out
+        account = self._call("account", self._client.get_account)
+        return {
+            b["asset"]: Balance(b["asset"], _dec(b["free"]), _dec(b["locked"]))
+            for b in account.get("balances", [])
+        }
+
+    def position(self, symbol: str) -> Position:
+        if not self.futures:
+            rules = self.symbol_rules(symbol)
+            bal = self.balances().get(rules.base_asset)
+            return Position(symbol, bal.total if bal else Decimal(0))
+        rows = self._call("positionRisk", self._client.futures_position_information, symbol=symbol)
+        qty, entry, upnl = Decimal(0), None, Decimal(0)
+        for r in rows:
+            amt = _dec(r.get("positionAmt"))
+            qty += amt
+            upnl += _dec(r.get("unRealizedProfit"))
+            if amt != 0:
+                entry = _dec(r.get("entryPrice"))
+        return Position(symbol, qty, entry, upnl)
+
+    def close(self) -> None:
+        for stream in list(self._streams.values()):
+            stream.stop()
+        self._streams.clear()
+        self._client.session.close()
+
+
+def _unknown_order(intent: OrderIntent) -> Order:
+    return Order(
+        symbol=intent.symbol,
+        side=intent.side,
+        price=intent.price,
+        quantity=intent.quantity,
+        client_order_id=intent.client_order_id,
+        status=OrderStatus.UNKNOWN,
+        order_type=intent.order_type,
+    )

@@ -52,14 +52,16 @@ OBS_HIGH = np.array([1, 1, 10, 10, 10, 10, 20, 1, 5, 1, 20, 3, 10, 10, 1], dtype
 FILL_MEMORY_STEPS = 50.0
 
 
-def ema(x: np.ndarray, alpha: float) -> np.ndarray:
+def ema(x: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
     """Exponential moving average along the last axis, seeded with the first value.
 
     Computed chunk by chunk in closed form (y_j = b^j (b s + alpha sum b^-i x_i)), so it costs
-    a few numpy calls per 64 steps instead of a Python loop per step.
+    a few numpy calls per 64 steps instead of a Python loop per step. ``alpha`` may be an
+    array broadcasting against ``x[..., :1]`` (several averages in one call).
     """
     x = np.asarray(x, dtype=np.float64)
     out = np.empty_like(x)
+    alpha = np.asarray(alpha, dtype=np.float64)
     b = 1.0 - alpha
     chunk = 64
     state = x[..., 0].copy()
@@ -117,7 +119,8 @@ def market_features(
     out[..., RET_1] = r1 / ref
     out[..., RET_5] = _lagged_return(mid, 5) / (ref * np.sqrt(5.0))
     out[..., RET_20] = _lagged_return(mid, 20) / (ref * np.sqrt(20.0))
-    _, vol = _rolling_mean_std(r1, 20)
+    # the two 20-step windows (returns for volatility, mid for Bollinger) in one pass
+    (_, sma), (vol, std) = _rolling_mean_std(np.stack([r1, mid]), 20)
     out[..., VOLATILITY] = vol / ref
 
     if high is not None and low is not None:
@@ -134,12 +137,13 @@ def market_features(
         out[..., VOLUME] = np.log(np.maximum(vol_arr, 1e-12) / mv)
 
     diff = np.diff(mid, axis=-1, prepend=mid[..., :1])
-    gain = ema(np.maximum(diff, 0.0), 1.0 / 14.0)
-    loss = ema(np.maximum(-diff, 0.0), 1.0 / 14.0)
+    # RSI's two Wilder averages and MACD's two EMAs in one call
+    series = np.stack([np.maximum(diff, 0.0), np.maximum(-diff, 0.0), mid, mid])
+    alphas = np.array([1.0 / 14.0, 1.0 / 14.0, 2.0 / 13.0, 2.0 / 27.0])
+    gain, loss, fast, slow = ema(series, alphas.reshape((4,) + (1,) * mid.ndim))
     total = gain + loss
     out[..., RSI] = np.divide(gain - loss, total, out=np.zeros_like(total), where=total > 0)
-    out[..., MACD] = (ema(mid, 2.0 / 13.0) - ema(mid, 2.0 / 27.0)) / safe_mid / ref
-    sma, std = _rolling_mean_std(mid, 20)
+    out[..., MACD] = (fast - slow) / safe_mid / ref
     out[..., BOLLINGER] = np.divide(mid - sma, 2.0 * std, out=np.zeros_like(std), where=std > 0)
 
     np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)

@@ -71,3 +71,16 @@ def secret_from_env(name: str) -> SecretStr | None:
     """A secret read from the environment only; ``None`` when unset or empty."""
     value = os.environ.get(name, "")
     return SecretStr(value) if value else None
+
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def resolve_path(path: str | os.PathLike[str]) -> Path:
+    """A path as given if it exists, else relative to the project root (so the bundled
+    configs and data work from any working directory)."""
+    p = Path(path)
+    if p.is_absolute() or p.exists():
+        return p
+    alt = PROJECT_ROOT / p
+    return alt if alt.exists() else p

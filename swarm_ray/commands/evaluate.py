@@ -1,0 +1,129 @@
+"""``swarm-ray evaluate``: the Avellaneda-Stoikov experiment, or a backtest on real days."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from swarm_ray.config import ConfigError, load_config, resolve_path
+
+DEFAULT_CONFIG = "configs/evaluate.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate",
+        help="evaluate baselines (and policies) in simulation or on real days",
+        description=(
+            "With --preset as2008: the simulation of Avellaneda & Stoikov (2008), inventory vs "
+            "symmetric strategy. With --data: a backtest of every strategy on real kline days."
+        ),
+    )
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--preset", choices=["as2008"], help="simulation experiment")
+    src.add_argument("--data", nargs="+", metavar="FILE", help="kline CSV days to backtest on")
+    p.add_argument("--episodes", type=int, default=1000, help="simulations (--preset)")
+    p.add_argument("--gamma", type=float, default=0.1, help="risk aversion (--preset)")
+    p.add_argument("--seed", type=int, default=None, help="random seed")
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (--data)")
+    p.add_argument("--fit-data", nargs="+", metavar="FILE", help="days to fit A, k, sigma on")
+    p.add_argument("--out", metavar="DIR", help="write report.md and PNG plots here (--data)")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.preset:
+        return _run_preset(args)
+    return _run_data(args)
+
+
+def _run_preset(args: argparse.Namespace) -> int:
+    from swarm_ray.evaluation import evaluate_as2008
+
+    if args.episodes < 1:
+        raise ConfigError("--episodes must be at least 1")
+    res = evaluate_as2008(args.episodes, 0 if args.seed is None else args.seed, args.gamma)
+    if args.json:
+        print(json.dumps(res))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"Avellaneda-Stoikov (2008), gamma={args.gamma}, {args.episodes} runs")
+    for col in ("strategy", "mean spread", "mean pnl", "std pnl", "mean q", "std q"):
+        table.add_column(col, justify="right")
+    for name, m in res.items():
+        table.add_row(
+            name,
+            *(f"{m[k]:.3f}" for k in ("mean_spread", "mean_pnl", "std_pnl", "mean_q", "std_q")),
+        )
+    Console().print(table)
+    return 0
+
+
+def _run_data(args: argparse.Namespace) -> int:
+    from swarm_ray.evaluation import EvaluateConfig
+
+    cfg = load_config(resolve_path(args.config), EvaluateConfig)
+    update: dict = {
+        "fit_files": tuple(str(resolve_path(f)) for f in (args.fit_data or cfg.fit_files))
+    }
+    if args.seed is not None:
+        update["seed"] = args.seed
+    cfg = cfg.model_copy(update=update)
+    files = [str(resolve_path(f)) for f in args.data]
+    for f in files:
+        if not resolve_path(f).is_file():
+            print(f"error: data file not found: {f}", file=sys.stderr)
+            return 2
+    results, runs, fitted = _evaluate_with_progress(files, cfg, quiet=args.json)
+    report = None
+    if args.out:
+        from swarm_ray.report import write_report
+
+        report = write_report(args.out, results, runs, files, fitted)
+    if args.json:
+        print(json.dumps(results))
+        return 0
+    _print_table(results, fitted)
+    if report:
+        print(f"report: {report}")
+    return 0
+
+
+def _evaluate_with_progress(files, cfg, quiet: bool, extra_agents=()):
+    from rich.progress import Progress
+
+    from swarm_ray.evaluation import evaluate_days
+
+    if quiet:
+        return evaluate_days(files, cfg, extra_agents)
+    with Progress(transient=True) as progress:
+        task = progress.add_task("backtesting", total=None)
+        return evaluate_days(
+            files,
+            cfg,
+            extra_agents,
+            lambda name: progress.update(task, description=f"backtesting {name}"),
+        )
+
+
+def _print_table(results: dict[str, dict[str, float]], fitted: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    from swarm_ray.report import METRIC_COLUMNS
+
+    table = Table(title="Backtest on real days (net of fees)")
+    table.add_column("strategy")
+    for col in METRIC_COLUMNS:
+        table.add_column(col, justify="right")
+    for name, m in results.items():
+        table.add_row(
+            name, *(f"{m[c]:.0f}" if c == "fills" else f"{m[c]:.4g}" for c in METRIC_COLUMNS)
+        )
+    console = Console()
+    console.print(table)
+    console.print("A-S fitted: " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items()))

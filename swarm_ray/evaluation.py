@@ -1,0 +1,197 @@
+"""Evaluation of agents: the Avellaneda-Stoikov experiment and backtests on real days.
+
+Every agent is stepped through ``envs.vector.VectorMarketSim`` by the same call, with common
+random numbers (one seed for all agents), so differences come from the agents alone.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from pydantic import Field
+
+from envs.baselines import Agent, AvellanedaStoikovAgent, FixedSpreadAgent, fit_as_parameters
+from envs.config import MarketMakingConfig, make_config
+from envs.data.klines import load_klines
+from envs.vector import VectorMarketSim
+from swarm_ray.config import StrictModel
+
+MINUTES_PER_YEAR = 365 * 24 * 60
+
+
+class FixedSpreadParams(StrictModel):
+    half_spread_bps: float = Field(5.0, gt=0)
+
+
+class ASParams(StrictModel):
+    gamma: float = Field(1e-4, gt=0, description="risk aversion, per quote-currency unit")
+    horizon: float | None = Field(60.0, gt=0, description="cap on T - t, in bars")
+
+
+class EvaluateConfig(StrictModel):
+    """configs/evaluate.yaml: the backtest on real days."""
+
+    env: dict[str, Any] = Field(default_factory=lambda: {"preset": "replay"})
+    fit_files: tuple[str, ...] = Field(
+        (), description="kline files A, k and sigma are fitted on (never the evaluated days)"
+    )
+    fixed_spread: FixedSpreadParams = FixedSpreadParams()
+    avellaneda_stoikov: ASParams = ASParams()
+    periods_per_year: float = Field(MINUTES_PER_YEAR, gt=0, description="bars per year")
+    seed: int = 0
+
+
+@dataclass
+class Run:
+    """What one agent did over the evaluated paths (time-major arrays, steps + 1 rows)."""
+
+    name: str
+    wealth: np.ndarray
+    inventory: np.ndarray
+    mid: np.ndarray
+    bid: np.ndarray
+    ask: np.ndarray
+    fills: np.ndarray
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+def run_agent(sim: VectorMarketSim, agent: Agent, starts: np.ndarray | None = None) -> Run:
+    """Run ``agent`` over one batch of episodes of ``sim``; the sim records everything."""
+    sim.record = True
+    state = sim.reset(starts)
+    while not sim.done:
+        action = agent.act(state)
+        if agent.discrete:
+            sim.step_actions(action)
+        else:
+            sim.step_quotes(*action)
+        state = sim.state()
+    h = sim.history
+    return Run(
+        agent.name,
+        np.array(h["wealth"]),
+        np.array(h["inventory"]),
+        np.array(h["mid"]),
+        np.array(h["bid"]),
+        np.array(h["ask"]),
+        sim.fills.copy(),
+    )
+
+
+# -- the 2008 paper's experiment ------------------------------------------------------------
+
+
+def evaluate_as2008(episodes: int = 1000, seed: int = 0, gamma: float = 0.1) -> dict[str, dict]:
+    """Avellaneda & Stoikov (2008) section 3: inventory vs symmetric strategy over
+    ``episodes`` simulations; the paper's table columns for each."""
+    cfg = make_config({"preset": "as2008"})
+    mp, fl = cfg.midprice, cfg.fills
+    out: dict[str, dict] = {}
+    for mode in ("inventory", "symmetric"):
+        agent = AvellanedaStoikovAgent(gamma, fl.k, mp.sigma, fl.A, mode=mode)
+        sim = VectorMarketSim(cfg, n_paths=episodes, seed=seed)
+        run = run_agent(sim, agent)
+        final_w, final_q = run.wealth[-1], run.inventory[-1]
+        spread = np.nanmean((run.ask - run.bid)[:, :])
+        out[mode] = {
+            "mean_spread": float(spread),
+            "mean_pnl": float(final_w.mean()),
+            "std_pnl": float(final_w.std()),
+            "mean_q": float(final_q.mean()),
+            "std_q": float(final_q.std()),
+        }
+    return out
+
+
+# -- backtests on real days -----------------------------------------------------------------
+
+
+def backtest_metrics(run: Run, periods_per_year: float) -> dict[str, float]:
+    """pnl, sharpe, sortino (annualised from per-bar PnL), max_drawdown, map, fills."""
+    dw = np.diff(run.wealth, axis=0).T.reshape(-1)  # path after path: days in order
+    equity = np.concatenate([[0.0], np.cumsum(dw)])
+    sd = float(np.std(dw))
+    downside = float(np.sqrt(np.mean(np.minimum(dw, 0.0) ** 2)))
+    ann = math.sqrt(periods_per_year)
+    mean = float(np.mean(dw))
+    return {
+        "pnl": float(equity[-1]),
+        "sharpe": mean / sd * ann if sd > 0 else 0.0,
+        "sortino": mean / downside * ann if downside > 0 else 0.0,
+        "max_drawdown": float(np.max(np.maximum.accumulate(equity) - equity)),
+        "map": float(np.mean(np.abs(run.inventory))),
+        "fills": int(run.fills.sum()),
+        "final_inventory": float(run.inventory[-1].sum()),
+    }
+
+
+def day_starts(files: Sequence[str]) -> tuple[np.ndarray, int]:
+    """Start bar of each file in the concatenated series and the common episode length."""
+    lengths = [len(load_klines(f)) for f in files]
+    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]]).astype(np.int64)
+    return starts, min(lengths) - 1
+
+
+def baseline_agents(cfg: EvaluateConfig, env_cfg: MarketMakingConfig) -> list[Agent]:
+    """Fixed spread and Avellaneda-Stoikov with A, k and sigma fitted on ``fit_files``."""
+    agents: list[Agent] = [FixedSpreadAgent(cfg.fixed_spread.half_spread_bps, unit="bps")]
+    if not cfg.fit_files:
+        raise ValueError("evaluate config: fit_files is empty; A-S needs days to fit on")
+    fit = load_klines(list(cfg.fit_files))
+    p = fit_as_parameters(fit["close"], fit["high"], fit["low"], dt=env_cfg.dt)
+    agents.append(
+        AvellanedaStoikovAgent(
+            cfg.avellaneda_stoikov.gamma,
+            p.k,
+            p.sigma,
+            p.A,
+            mode="inventory",
+            lot=env_cfg.actions.order_size,
+            horizon=cfg.avellaneda_stoikov.horizon,
+        )
+    )
+    return agents
+
+
+def evaluate_days(
+    files: Sequence[str],
+    cfg: EvaluateConfig,
+    extra_agents: Sequence[Agent] = (),
+    progress: Callable[[str], None] | None = None,
+) -> tuple[dict[str, dict[str, float]], list[Run], dict[str, Any]]:
+    """Backtest the baselines (and any extra agents) over each file as one episode.
+
+    Returns the metrics per agent, the runs (for plots) and what was fitted.
+    """
+    files = [str(f) for f in files]
+    overlap = set(map(_resolved, files)) & set(map(_resolved, cfg.fit_files))
+    if overlap:
+        raise ValueError(f"evaluated days are also fit days: {sorted(overlap)}")
+    starts, n_steps = day_starts(files)
+    env_cfg = make_config(
+        cfg.env, midprice={"kind": "replay", "files": tuple(files)}, n_steps=n_steps
+    )
+    agents = baseline_agents(cfg, env_cfg) + list(extra_agents)
+    needs_obs = any(getattr(a, "needs_obs", False) for a in agents)
+    results: dict[str, dict[str, float]] = {}
+    runs: list[Run] = []
+    for agent in agents:
+        if progress:
+            progress(agent.name)
+        sim = VectorMarketSim(env_cfg, n_paths=len(files), seed=cfg.seed, with_obs=needs_obs)
+        run = run_agent(sim, agent, starts)
+        run.metrics = backtest_metrics(run, cfg.periods_per_year)
+        results[agent.name] = run.metrics
+        runs.append(run)
+    a_s = next(a for a in agents if isinstance(a, AvellanedaStoikovAgent))
+    fitted = {"A": a_s.A, "k": a_s.k, "sigma": a_s.sigma, "gamma": a_s.gamma}
+    return results, runs, fitted
+
+
+def _resolved(path: str) -> str:
+    return str(Path(path).resolve())

@@ -53,8 +53,8 @@ class Fault:
 
     kinds: lost (executed, then the connection is closed without an answer), lost_before
     (closed without executing), http500 (``execute`` decides whether it ran first), 1007,
-    rate_limit (429), ban (418), clock_skew (-1021, not executed), slow (sleep ``delay_s``
-    then execute and answer), garbage (executed, 200 with a non-JSON body).
+    rate_limit (429), ban (418), clock_skew (-1021, not executed), slow (execute, then
+    answer after ``delay_s``), garbage (executed, 200 with a non-JSON body).
     """
 
     kind: str
@@ -191,7 +191,9 @@ class FakeBinance:
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self._server.daemon_threads = True
-        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        )
         self._thread.start()
         return self.url
 
@@ -335,8 +337,6 @@ class FakeBinance:
                     -1007 if fault.kind == "1007" else -1000,
                     "Timeout waiting for response from backend server.",
                 )
-            if fault is not None and fault.kind == "slow":
-                time.sleep(fault.delay_s)
             self._charge(method, endpoint, futures)
             signed = endpoint not in ("ping", "time", "exchangeInfo", "depth", "ticker/bookTicker")
             if signed:
@@ -346,6 +346,8 @@ class FakeBinance:
             self._reply(h, e.status, {"code": e.code, "msg": e.msg}, e.headers)
             return
         if fault is not None:
+            if fault.kind == "slow":  # executed at once, answered late
+                time.sleep(fault.delay_s)
             if fault.kind == "lost":
                 self._drop(h)
                 return
@@ -761,8 +763,8 @@ def exchange_on(fake: FakeBinance, kind: str = "binance-spot", **overrides: Any)
         "kind": kind,
         "base_url": fake.url,
         "use_websocket": False,
-        "recv_window_ms": 300,
-        "unknown_resolve_margin_ms": 50,
+        "recv_window_ms": 150,
+        "unknown_resolve_margin_ms": 30,
         "request_timeout_s": 1.0,
     }
     cfg.update(overrides)

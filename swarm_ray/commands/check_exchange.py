@@ -1,0 +1,192 @@
+"""``swarm-ray check-exchange``: can we talk to the venue, and trade on it, right now?
+
+Server time and clock offset, the symbol's rules, balances, the book; then one small limit
+order far from the market, queried and cancelled. Exits non-zero on any failure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from decimal import ROUND_CEILING, Decimal
+from typing import Any
+
+from swarm_ray.clock import LiveClock
+from swarm_ray.config import ConfigError, load_config, parse_config
+from swarm_ray.domain import OrderIntent, OrderStatus, Side
+from swarm_ray.exchanges.base import decimal_str
+from swarm_ray.exchanges.binance import BinanceExchange
+from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
+
+MAINNET_CONFIRMATION = "I UNDERSTAND THIS IS REAL MONEY"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "check-exchange",
+        help="connectivity and order round-trip check against Binance (testnet by default)",
+        description=__doc__,
+    )
+    p.add_argument("--exchange", required=True, choices=["binance-spot", "binance-futures"])
+    p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
+    p.add_argument("--base-url", help="REST root override (fake, proxy, regional endpoint)")
+    p.add_argument("--config", help="YAML file with an 'exchange' section")
+    p.add_argument(
+        "--distance",
+        type=Decimal,
+        default=None,
+        help="how far below the best bid to bid, as a fraction (default 0.10 spot, 0.04 futures)",
+    )
+    p.add_argument("--mainnet", action="store_true", help="real money: asks for a confirmation")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.set_defaults(func=run)
+
+
+def _config(args: argparse.Namespace) -> ExchangeConfig:
+    base: dict[str, Any] = {}
+    if args.config:
+        base = load_config(args.config, ExchangeConfig, section="exchange").model_dump()
+    base["kind"] = args.exchange
+    if args.base_url:
+        base["base_url"] = args.base_url
+    base["use_websocket"] = False
+    if args.mainnet:
+        base.update(testnet=False, allow_mainnet=True)
+    return parse_config(ExchangeConfig, base, "check-exchange")
+
+
+def _confirm_mainnet() -> bool:
+    print(f"Mainnet: this places and cancels a real order. Type '{MAINNET_CONFIRMATION}':")
+    try:
+        return input().strip() == MAINNET_CONFIRMATION
+    except EOFError:
+        return False
+
+
+def run(args: argparse.Namespace) -> int:
+    if args.mainnet and not _confirm_mainnet():
+        print("mainnet not confirmed; nothing sent", file=sys.stderr)
+        return 2
+    config = _config(args)
+    clock = LiveClock()
+    report: dict[str, Any] = {
+        "exchange": config.kind,
+        "network": "mainnet" if config.is_mainnet else "testnet",
+        "base_url": config.rest_root(),
+        "symbol": args.symbol,
+        "steps": [],
+        "ok": False,
+    }
+    try:
+        ex = BinanceExchange(config, BinanceCredentials.from_env(), clock=clock)
+    except ConfigError as exc:
+        report["steps"].append({"step": "credentials", "ok": False, "detail": str(exc)})
+        return _emit(report, args.json)
+    placed_cid: str | None = None
+    step = "start"
+    try:
+        step = "server time"
+        offset = ex.sync_time()
+        _ok(report, step, f"offset {offset:+d} ms", offset_ms=offset)
+        step = "symbol rules"
+        r = ex.symbol_rules(args.symbol)
+        _ok(
+            report,
+            step,
+            f"tick {r.tick_size} step {r.step_size} min notional {r.min_notional}",
+            tick_size=str(r.tick_size),
+            step_size=str(r.step_size),
+            min_qty=str(r.min_qty),
+            min_notional=str(r.min_notional),
+        )
+        step = "balances"
+        bals = {a: decimal_str(b.total) for a, b in ex.balances().items() if b.total > 0}
+        _ok(
+            report,
+            step,
+            ", ".join(f"{a} {v}" for a, v in sorted(bals.items())) or "none",
+            balances=bals,
+        )
+        step = "order book"
+        snap = ex.market_snapshot(args.symbol, depth=5)
+        _ok(
+            report,
+            step,
+            f"bid {snap.best_bid} ask {snap.best_ask}",
+            best_bid=snap.best_bid,
+            best_ask=snap.best_ask,
+        )
+        step = "place order"
+        distance = args.distance or Decimal("0.04" if ex.futures else "0.10")
+        price = r.quantize_price(Decimal(str(snap.best_bid)) * (1 - distance), Side.BUY)
+        qty = max(r.min_qty, (r.min_notional * Decimal("1.1") / price))
+        qty = (
+            r.min_qty
+            + ((qty - r.min_qty) / r.step_size).to_integral_value(rounding=ROUND_CEILING)
+            * r.step_size
+        )
+        placed_cid = f"chk-{clock.now_ms():x}"
+        order = ex.place_order(OrderIntent(args.symbol, Side.BUY, price, qty, placed_cid))
+        if order.status is OrderStatus.UNKNOWN:
+            raise RuntimeError(f"order {placed_cid} outcome still unknown; check it by hand")
+        _ok(
+            report,
+            step,
+            f"BUY {decimal_str(order.quantity)} @ {decimal_str(order.price)} "
+            f"{order.status} (client id {placed_cid})",
+            client_order_id=placed_cid,
+            price=decimal_str(order.price),
+            quantity=decimal_str(order.quantity),
+            status=str(order.status),
+        )
+        step = "query order"
+        seen = ex.get_order(args.symbol, placed_cid)
+        if seen is None:
+            raise RuntimeError("the venue does not know the order it accepted")
+        _ok(
+            report,
+            step,
+            f"{seen.status}, exchange id {seen.exchange_order_id}",
+            status=str(seen.status),
+        )
+        step = "cancel order"
+        cancelled = ex.cancel_order(args.symbol, placed_cid)
+        if cancelled.status is not OrderStatus.CANCELED:
+            raise RuntimeError(f"order ended {cancelled.status}, not CANCELED")
+        placed_cid = None
+        _ok(report, step, str(cancelled.status), status=str(cancelled.status))
+        report["ok"] = True
+    except Exception as exc:  # a check reports every failure, it does not crash
+        report["steps"].append(
+            {"step": step, "ok": False, "detail": f"{type(exc).__name__}: {exc}"}
+        )
+        if placed_cid is not None:
+            try:
+                ex.cancel_order(args.symbol, placed_cid)
+                report["cleanup"] = f"cancelled {placed_cid}"
+            except Exception as cleanup_exc:
+                report["cleanup"] = f"could not cancel {placed_cid}: {cleanup_exc}"
+    finally:
+        ex.close()
+    return _emit(report, args.json)
+
+
+def _ok(report: dict[str, Any], step: str, detail: str, **data: Any) -> None:
+    report["steps"].append({"step": step, "ok": True, "detail": detail, **data})
+
+
+def _emit(report: dict[str, Any], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(report, indent=2, sort_keys=True))
+    else:
+        print(
+            f"{report['exchange']} ({report['network']}) at {report['base_url']}, "
+            f"{report['symbol']}"
+        )
+        for s in report["steps"]:
+            print(f"  [{'ok' if s['ok'] else 'FAIL'}] {s['step']}: {s['detail']}")
+        if "cleanup" in report:
+            print(f"  cleanup: {report['cleanup']}")
+        print("check passed" if report["ok"] else "check FAILED")
+    return 0 if report["ok"] else 1

@@ -135,3 +135,10 @@ def test_key_never_appears_in_repr_or_logs(fake, caplog) -> None:
 def test_parse_sentiment_rejects_malformed_answers(text: str) -> None:
     with pytest.raises(SentimentParseError):
         parse_sentiment(text, "BTCUSDT")
+
+
+def test_shipped_llm_config_loads_with_defaults() -> None:
+    from swarm_ray.config import load_config
+
+    cfg = load_config("configs/llm.yaml", LLMConfig, section="llm")
+    assert cfg.model == "meta-llama/llama-4-scout-17b-16e-instruct" and cfg.temperature == 0.1

@@ -126,6 +126,8 @@ class VectorMarketSim:
 
     def step_actions(self, actions: np.ndarray) -> np.ndarray:
         """Step with one discrete action per path; returns the rewards."""
+        if self.data is None or self.done:
+            raise RuntimeError("step on a finished simulation; call reset() first")
         a = np.asarray(actions, dtype=np.int64)
         if a.shape != (self.n_paths,) or a.min() < 0 or a.max() >= N_ENV_ACTIONS:
             raise ValueError(f"actions must be {self.n_paths} integers in [0, {N_ENV_ACTIONS})")

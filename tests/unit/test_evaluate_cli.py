@@ -1,0 +1,76 @@
+"""The evaluate and demo commands end to end (no Ray)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from swarm_ray.cli import main
+from tests.conftest import kline_day
+
+
+def test_evaluate_preset_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert (
+        main(["evaluate", "--preset", "as2008", "--episodes", "300", "--seed", "4", "--json"]) == 0
+    )
+    out = json.loads(capsys.readouterr().out)
+    assert set(out) == {"inventory", "symmetric"}
+    for strategy in out.values():
+        assert {"mean_pnl", "std_pnl", "mean_q", "std_q"} <= set(strategy)
+    assert out["inventory"]["std_pnl"] < out["symmetric"]["std_pnl"]
+    # the same seed gives the same numbers
+    main(["evaluate", "--preset", "as2008", "--episodes", "300", "--seed", "4", "--json"])
+    assert json.loads(capsys.readouterr().out) == out
+
+
+def test_evaluate_preset_table(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--preset", "as2008", "--episodes", "100"]) == 0
+    out = capsys.readouterr().out
+    assert "inventory" in out and "symmetric" in out and "std pnl" in out
+
+
+def test_evaluate_data_json_and_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    days = [kline_day("18"), kline_day("19")]
+    rc = main(["evaluate", "--data", *days, "--json", "--out", str(tmp_path / "rep")])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {"fixed_spread", "avellaneda_stoikov"} <= set(res)
+    for m in res.values():
+        assert {"pnl", "sharpe", "sortino", "max_drawdown", "map", "fills"} <= set(m)
+        assert m["fills"] > 0 and m["max_drawdown"] >= 0 and m["map"] >= 0
+    report = (tmp_path / "rep" / "report.md").read_text()
+    assert "fixed_spread" in report and "2024-08-18" in report
+    for png in ("pnl.png", "inventory.png", "quotes.png"):
+        data = (tmp_path / "rep" / png).read_bytes()
+        assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 10_000
+
+
+def test_evaluate_refuses_to_evaluate_on_fit_days(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(ValueError, match="also fit days"):
+        main(["evaluate", "--data", kline_day("18"), "--fit-data", kline_day("18"), "--json"])
+
+
+def test_evaluate_bad_config_exits_2_naming_the_field(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg = tmp_path / "bad.yaml"
+    cfg.write_text("fixed_spread:\n  half_spread: 3\n")
+    rc = main(["evaluate", "--data", kline_day("18"), "--config", str(cfg)])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert "fixed_spread.half_spread" in err and str(cfg) in err
+
+
+def test_evaluate_missing_data_file(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["evaluate", "--data", "no/such/day.csv"]) == 2
+    assert "not found" in capsys.readouterr().err
+
+
+def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--out", str(tmp_path)]) == 0
+    assert "report:" in capsys.readouterr().out
+    text = (tmp_path / "report.md").read_text()
+    assert "| fixed_spread |" in text and "| avellaneda_stoikov |" in text
+    assert (tmp_path / "pnl.png").stat().st_size > 10_000

@@ -1,0 +1,179 @@
+"""Midprice, fill, fee and reward models; the vectorised simulator against the env."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from envs.actions import Action
+from envs.config import FillConfig, RewardConfig, make_config
+from envs.data.klines import KlineDataError, load_klines
+from envs.market_making import MarketMakingEnv
+from envs.models import BrownianMidprice, PoissonFill, RewardModel, TradeThroughFill
+from envs.vector import VectorMarketSim
+from tests.conftest import kline_day
+
+
+def test_binomial_midprice_moves_exactly_sigma_sqrt_dt() -> None:
+    cfg = make_config({"preset": "as2008"})
+    model = BrownianMidprice(cfg.midprice, cfg.dt, cfg.warmup)
+    data = model.sample(np.random.default_rng(0), 500, 200, with_features=False)
+    assert data.mid.shape == (201, 500)
+    assert np.all(data.mid[0] == 100.0)
+    steps = np.abs(np.diff(data.mid, axis=0))
+    np.testing.assert_allclose(steps, 2.0 * math.sqrt(0.005), rtol=1e-9)
+    # up and down equally likely
+    assert abs(np.mean(np.diff(data.mid, axis=0) > 0) - 0.5) < 0.01
+
+
+def test_gaussian_midprice_variance_and_drift() -> None:
+    cfg = make_config({"midprice": {"sigma": 2.0, "drift": 3.0}, "dt": 0.01, "n_steps": 100})
+    model = BrownianMidprice(cfg.midprice, cfg.dt, cfg.warmup)
+    data = model.sample(np.random.default_rng(1), 20000, 100, with_features=False)
+    final = data.mid[-1] - data.mid[0]  # T = 1
+    assert np.mean(final) == pytest.approx(3.0, abs=0.05)
+    assert np.var(final) == pytest.approx(4.0, rel=0.05)
+
+
+def test_poisson_fill_probability_formula_and_frequency() -> None:
+    fill = PoissonFill(FillConfig(A=140, k=1.5), dt=0.005)
+    assert fill.probability(0.5) == pytest.approx(140 * math.exp(-0.75) * 0.005)
+    assert fill.probability(-100.0) == 1.0  # a quote through the mid always fills
+    expo = PoissonFill(FillConfig(A=140, k=1.5, probability="exponential"), dt=0.005)
+    assert expo.probability(0.5) == pytest.approx(1 - math.exp(-140 * math.exp(-0.75) * 0.005))
+    rng = np.random.default_rng(0)
+    hits = sum(fill.fill_bid(99.5, 100.0, 0.0, u) for u in rng.random(40000))
+    assert hits / 40000 == pytest.approx(fill.probability(0.5), abs=0.01)
+    # the vector form agrees with the scalar form, and nan (no quote) never fills
+    u = rng.random(1000)
+    d = rng.uniform(0, 3, 1000)
+    vec, _ = fill.fill_many(d, np.full(1000, np.nan), np.full(1000, 100.0), None, None, u, u)
+    scalar = [fill.fill_bid(100.0 - di, 100.0, 0.0, ui) for di, ui in zip(d, u, strict=True)]
+    np.testing.assert_array_equal(vec, scalar)
+    assert not fill.fill_many(
+        np.array([np.nan]),
+        np.array([np.nan]),
+        np.array([1.0]),
+        0,
+        0,
+        np.array([0.0]),
+        np.array([0.0]),
+    )[0][0]
+
+
+def test_trade_through_needs_the_price_strictly_traded_through() -> None:
+    fill = TradeThroughFill(FillConfig(kind="trade_through"))
+    assert fill.fill_bid(99.0, 100.0, low_next=98.99, u=0.5)
+    assert not fill.fill_bid(99.0, 100.0, low_next=99.0, u=0.5)  # touched, not through
+    assert fill.fill_ask(101.0, 100.0, high_next=101.01, u=0.5)
+    assert not fill.fill_ask(101.0, 100.0, high_next=101.0, u=0.5)
+    thin = TradeThroughFill(FillConfig(kind="trade_through", touch_fill_prob=0.3))
+    assert thin.fill_bid(99.0, 100.0, 90.0, u=0.2) and not thin.fill_bid(99.0, 100.0, 90.0, u=0.4)
+
+
+def test_reward_kinds() -> None:
+    sigma, dt = 2.0, 0.005
+    pnl = RewardModel(RewardConfig(kind="pnl", scale=2.0), sigma, dt)
+    assert pnl.step(4.0, 3.0, 1.0, 0.5) == 2.0
+    inv = RewardModel(RewardConfig(kind="inventory_penalty", inventory_penalty=10.0), sigma, dt)
+    assert inv.step(4.0, 3.0, 1.0, 0.5) == pytest.approx(4.0 - 10.0 * 0.005 * 9)
+    ra = RewardModel(RewardConfig(kind="risk_averse", gamma=0.1), sigma, dt)
+    assert ra.step(4.0, 3.0, 1.0, 0.5) == pytest.approx(4.0 - 0.05 * 4.0 * 9 * 0.005)
+    sc = RewardModel(RewardConfig(kind="spread_capture", holding_cost=1.0), sigma, dt)
+    assert sc.step(4.0, -3.0, 1.0, 0.5) == pytest.approx(1.0 - 0.5 - 3 * 2.0 * math.sqrt(dt))
+    term = RewardModel(RewardConfig(terminal_inventory_penalty=0.5), sigma, dt)
+    assert term.terminal(-2.0) == -2.0
+    np.testing.assert_allclose(
+        ra.step_many(np.array([4.0]), np.array([3.0]), np.array([1.0]), np.array([0.5])),
+        [ra.step(4.0, 3.0, 1.0, 0.5)],
+    )
+
+
+def test_vector_sim_replays_exactly_what_the_env_does() -> None:
+    """Replay fills are deterministic (touch prob 1), so the same actions from the same bar
+    must give the same wealth and inventory, step by step, in both implementations."""
+    cfg = make_config(
+        {
+            "preset": "replay",
+            "n_steps": 300,
+            "midprice": {"kind": "replay", "files": (kline_day("05"),)},
+            "fees": {"maker_bps": 1.0, "taker_bps": 4.0, "market_half_spread": 0.5},
+            "actions": {"order_size": 0.01, "reduce_size": 0.01},
+        }
+    )
+    starts = np.array([40, 700])
+    rng = np.random.default_rng(4)
+    actions = rng.integers(0, 7, (300, 2))
+    sim = VectorMarketSim(cfg, n_paths=2, seed=0, with_obs=True)
+    sim.reset(starts)
+    sim_w, sim_q, sim_obs = [], [], []
+    for t in range(300):
+        sim.step_actions(actions[t])
+        sim_w.append(sim.wealth.copy())
+        sim_q.append(sim.q.copy())
+        sim_obs.append(sim.state().obs)
+    env = MarketMakingEnv(cfg)
+    for p in range(2):
+        obs, _ = env.reset(seed=0, options={"start": int(starts[p])})
+        np.testing.assert_allclose(obs[2:12], sim.data.features[0, p, 2:12], atol=1e-5)
+        for t in range(300):
+            obs, _, _, _, info = env.step(int(actions[t, p]))
+            assert info["wealth"] == pytest.approx(sim_w[t][p], rel=1e-9, abs=1e-9)
+            assert info["inventory"] == pytest.approx(sim_q[t][p], abs=1e-12)
+            np.testing.assert_allclose(obs, sim_obs[t][p], atol=1e-4)
+    assert np.abs(np.array(sim_q)).max() > 0  # something actually traded
+
+
+def test_vector_sim_poisson_fill_rate_matches_the_env_statistically() -> None:
+    cfg = make_config({"preset": "as2008"})
+    sim = VectorMarketSim(cfg, n_paths=2000, seed=1)
+    sim.reset()
+    while not sim.done:
+        sim.step_actions(np.full(2000, int(Action.QUOTE_TIGHT)))
+    env = MarketMakingEnv(cfg)
+    fills = []
+    for seed in range(100):
+        env.reset(seed=seed)
+        for _ in range(200):
+            env.step(Action.QUOTE_TIGHT)
+        fills.append(env._fills)
+    expected = 2 * 200 * 140 * math.exp(-1.5 * 0.65) * 0.005
+    assert np.mean(sim.fills) == pytest.approx(expected, rel=0.02)
+    assert np.mean(fills) == pytest.approx(expected, rel=0.05)
+
+
+def test_vector_sim_rejects_bad_input() -> None:
+    sim = VectorMarketSim({"n_steps": 3}, n_paths=4, seed=0)
+    with pytest.raises(RuntimeError, match="reset"):
+        sim.step_actions(np.zeros(4, dtype=int))
+    sim.reset()
+    with pytest.raises(ValueError, match="actions"):
+        sim.step_actions(np.array([0, 1, 2, 7]))
+    with pytest.raises(ValueError, match="n_paths"):
+        VectorMarketSim(n_paths=0)
+
+
+def test_load_real_klines() -> None:
+    df = load_klines([kline_day("08"), kline_day("09")])
+    assert len(df) == 2880
+    assert df.index.is_monotonic_increasing and str(df.index.tz) == "UTC"
+    assert (df["low"] <= df[["open", "close"]].min(axis=1)).all()
+    assert df["close"].iloc[0] == pytest.approx(55089.99)
+
+
+def test_kline_loader_names_file_and_row_of_bad_data(tmp_path) -> None:
+    rows = Path(kline_day("08")).read_text().splitlines()[:5]
+    parts = rows[3].split(",")
+    parts[3] = str(float(parts[2]) + 1000)  # low above high
+    rows[3] = ",".join(parts)
+    bad = tmp_path / "bad.csv"
+    bad.write_text("\n".join(rows) + "\n")
+    with pytest.raises(KlineDataError, match=r"bad\.csv: invalid prices at row 4"):
+        load_klines(bad)
+    with pytest.raises(KlineDataError, match="not found"):
+        load_klines(tmp_path / "missing.csv")
+    with pytest.raises(KlineDataError, match="strictly increasing"):
+        load_klines([kline_day("09"), kline_day("08")])

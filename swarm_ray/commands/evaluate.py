@@ -117,7 +117,7 @@ def _print_table(results: dict[str, dict[str, float]], fitted: dict) -> None:
     from swarm_ray.report import METRIC_COLUMNS
 
     table = Table(title="Backtest on real days (net of fees)")
-    table.add_column("strategy")
+    table.add_column("strategy", no_wrap=True)
     for col in METRIC_COLUMNS:
         table.add_column(col, justify="right")
     for name, m in results.items():
@@ -125,5 +125,6 @@ def _print_table(results: dict[str, dict[str, float]], fitted: dict) -> None:
             name, *(f"{m[c]:.0f}" if c == "fills" else f"{m[c]:.4g}" for c in METRIC_COLUMNS)
         )
     console = Console()
+    console.width = max(console.width, 110)  # keep strategy names whole in pipes and CI logs
     console.print(table)
     console.print("A-S fitted: " + ", ".join(f"{k}={v:.4g}" for k, v in fitted.items()))

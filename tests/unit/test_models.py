@@ -177,3 +177,27 @@ def test_kline_loader_names_file_and_row_of_bad_data(tmp_path) -> None:
         load_klines(tmp_path / "missing.csv")
     with pytest.raises(KlineDataError, match="strictly increasing"):
         load_klines([kline_day("09"), kline_day("08")])
+
+
+def test_replay_with_intensity_fitted_from_the_data() -> None:
+    """Replay prices with Poisson fills whose A and k are fitted on other real days: the fill
+    rate of a quote at distance d is the fitted A e^(-k d) per bar."""
+    from envs.baselines import fit_as_parameters
+
+    fit_df = load_klines([kline_day("01"), kline_day("02")])
+    p = fit_as_parameters(fit_df["close"], fit_df["high"], fit_df["low"], dt=1.0)
+    cfg = {
+        "preset": "replay",
+        "n_steps": 1000,
+        "midprice": {"kind": "replay", "files": (kline_day("03"),)},
+        "fills": {"kind": "poisson", "A": p.A, "k": p.k, "probability": "exponential"},
+        "fees": {"maker_bps": 0.0},
+        "max_inventory": 1e9,
+        "actions": {"unit": "price", "tight": 20.0, "wide": 40.0},
+    }
+    sim = VectorMarketSim(cfg, n_paths=200, seed=0)
+    sim.reset()
+    while not sim.done:
+        sim.step_actions(np.full(200, int(Action.QUOTE_TIGHT)))
+    expected = 2 * 1000 * (1 - math.exp(-p.A * math.exp(-p.k * 20.0)))
+    assert np.mean(sim.fills) == pytest.approx(expected, rel=0.03)

@@ -35,29 +35,29 @@ def _concat(a: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def plot_pnl(runs: Sequence[Run], path: Path) -> None:
+def _plot_lines(series: dict[str, np.ndarray], title: str, ylabel: str, path: Path) -> None:
     fig, ax = plt.subplots(figsize=(10, 4))
-    for run in runs:
-        dw = np.diff(run.wealth, axis=0).T.reshape(-1)
-        ax.plot(np.concatenate([[0.0], np.cumsum(dw)]), label=run.name, lw=1)
-    ax.set(title="Cumulative PnL, net of fees", xlabel="bar (minutes)", ylabel="PnL (quote)")
+    for name, values in series.items():
+        ax.plot(values, label=name, lw=1)
+    ax.set(title=title, xlabel="bar (minutes)", ylabel=ylabel)
     ax.axhline(0, color="grey", lw=0.5)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+
+
+def plot_pnl(runs: Sequence[Run], path: Path) -> None:
+    pnl = {}
+    for run in runs:
+        dw = np.diff(run.wealth, axis=0).T.reshape(-1)
+        pnl[run.name] = np.concatenate([[0.0], np.cumsum(dw)])
+    _plot_lines(pnl, "Cumulative PnL, net of fees", "PnL (quote)", path)
 
 
 def plot_inventory(runs: Sequence[Run], path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 4))
-    for run in runs:
-        ax.plot(_concat(run.inventory), label=run.name, lw=0.8)
-    ax.set(title="Inventory", xlabel="bar (minutes)", ylabel="inventory (base)")
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    inventory = {run.name: _concat(run.inventory) for run in runs}
+    _plot_lines(inventory, "Inventory", "inventory (base)", path)
 
 
 def plot_quotes(runs: Sequence[Run], path: Path, window: int = 120) -> None:

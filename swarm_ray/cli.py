@@ -14,6 +14,7 @@ from swarm_ray.config import ConfigError
 COMMANDS: dict[str, str] = {
     "evaluate": "swarm_ray.commands.evaluate",
     "demo": "swarm_ray.commands.demo",
+    "train": "swarm_ray.commands.train",
     "check-exchange": "swarm_ray.commands.check_exchange",
     "check-llm": "swarm_ray.commands.check_llm",
 }

@@ -1,0 +1,132 @@
+"""RLlib DQN configuration for the role policies, built from a ``TrainConfig``.
+
+The env is the registered gymnasium env ``swarm_ray/MarketMaking-v0``; RLlib receives it
+through a Tune env creator that drops our bookkeeping key (``role``) and resolves the replay
+files against the project root, so the same config runs on a laptop, in a Tune trial (whose
+working directory is the trial folder) and in a ``ray job submit`` working dir.
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+
+import envs
+from envs.config import _deep_merge, make_config
+from swarm_ray.config import ConfigError
+from swarm_ray.training.config import TrainConfig
+
+ENV_NAME = envs.ENV_ID
+PROJECT_ROOT = Path(envs.__file__).resolve().parent.parent
+BOOKKEEPING_KEYS = ("role", "num_envs")
+
+
+def resolve_files(env_config: dict[str, Any]) -> dict[str, Any]:
+    """``env_config`` with relative replay files made absolute against the project root."""
+    mid = env_config.get("midprice")
+    if not isinstance(mid, dict) or not mid.get("files"):
+        return env_config
+    files = [f if Path(f).is_absolute() else str(PROJECT_ROOT / f) for f in mid["files"]]
+    return {**env_config, "midprice": {**mid, "files": files}}
+
+
+def make_role_env(env_config: dict[str, Any]) -> gym.Env:
+    """Env creator for RLlib: the registered env, built from a plain dict (``role`` dropped)."""
+    cfg = {k: v for k, v in dict(env_config).items() if k not in BOOKKEEPING_KEYS}
+    return envs.make_env(resolve_files(cfg))
+
+
+def register_training_env() -> None:
+    """Register the env creator with Tune's registry (call before building algorithms)."""
+    from ray.tune.registry import register_env
+
+    register_env(ENV_NAME, make_role_env)
+
+
+def role_env_config(
+    cfg: TrainConfig, role: str, days: tuple[date, ...] | None = None, smoke: bool = False
+) -> dict:
+    """The plain-dict env config of one role: base env, role overrides, replay days.
+
+    ``days`` defaults to the training days; relative kline paths stay relative (see
+    ``resolve_files``) so the dict is valid on every node.
+    """
+    if role not in cfg.roles:
+        raise ConfigError(f"role {role!r} is not in the config's roles {sorted(cfg.roles)}")
+    env = _deep_merge(dict(cfg.env), dict(cfg.roles[role].env))
+    if smoke:
+        env["n_steps"] = cfg.smoke.episode_steps
+    if cfg.mode == "replay":
+        files = cfg.data.files(days or cfg.data.train_days, root="")
+        env = _deep_merge(env, {"midprice": {"kind": "replay", "files": [str(f) for f in files]}})
+    try:
+        make_config(resolve_files(env))
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"env config of role {role!r}: {exc}") from None
+    return {"role": role, **env}
+
+
+def build_dqn_config(
+    cfg: TrainConfig,
+    env_config: dict[str, Any] | Any,
+    smoke: bool = False,
+    seed: int | None = None,
+):
+    """The ``DQNConfig`` of one trial (``env_config`` may be a Tune search space)."""
+    from ray.rllib.algorithms.dqn import DQNConfig
+
+    d, r, s = cfg.dqn, cfg.resources, cfg.smoke
+    n_envs = s.num_envs_per_env_runner if smoke else r.num_envs_per_env_runner
+    min_steps = (
+        s.min_sample_timesteps_per_iteration if smoke else r.min_sample_timesteps_per_iteration
+    )
+    learn_start = (
+        s.num_steps_sampled_before_learning_starts
+        if smoke
+        else d.num_steps_sampled_before_learning_starts
+    )
+    replay: dict[str, Any] = {"capacity": d.replay_capacity}
+    if d.prioritized_replay:
+        replay.update(type="PrioritizedEpisodeReplayBuffer", alpha=0.6, beta=0.4)
+    else:
+        replay.update(type="EpisodeReplayBuffer")
+    training: dict[str, Any] = dict(
+        lr=d.lr,
+        gamma=d.gamma,
+        train_batch_size_per_learner=d.train_batch_size,
+        num_steps_sampled_before_learning_starts=learn_start,
+        target_network_update_freq=d.target_network_update_freq,
+        double_q=d.double_q,
+        dueling=d.dueling,
+        n_step=d.n_step,
+        replay_buffer_config=replay,
+        epsilon=[list(p) for p in d.epsilon],
+        grad_clip=d.grad_clip,
+    )
+    if d.training_intensity is not None:
+        training["training_intensity"] = d.training_intensity
+    config = (
+        DQNConfig()
+        .environment(ENV_NAME, env_config=env_config)
+        .framework("torch")
+        .env_runners(
+            num_env_runners=r.num_env_runners,
+            num_envs_per_env_runner=n_envs,
+            rollout_fragment_length=r.rollout_fragment_length,
+        )
+        .training(**training)
+        .rl_module(
+            model_config={
+                "fcnet_hiddens": list(d.fcnet_hiddens),
+                "fcnet_activation": "relu",
+                "head_fcnet_hiddens": list(d.head_fcnet_hiddens),
+            }
+        )
+        .reporting(min_sample_timesteps_per_iteration=min_steps)
+        .resources(num_cpus_for_main_process=r.num_cpus_per_trial)
+        .debugging(seed=cfg.experiment.seed if seed is None else seed)
+    )
+    return config

@@ -1,0 +1,273 @@
+"""The training experiment: the role policies as trials of one Ray Tune experiment on RLlib's
+DQN, exported to the model registry with a model card, then the market-analysis network."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from swarm_ray.config import ConfigError
+from swarm_ray.training.config import TrainConfig
+from swarm_ray.training.dqn import build_dqn_config, register_training_env, role_env_config
+
+STOP_METRIC = "env_runners/num_env_steps_sampled_lifetime"
+
+
+@dataclass
+class TrainingOutcome:
+    """What a training run produced: the experiment folder and the exported model folders."""
+
+    experiment_path: str | None = None
+    policies: dict[str, Path] = field(default_factory=dict)
+    analysis: Path | None = None
+    errors: dict[str, str] = field(default_factory=dict)
+
+
+def _trial_role(trial: Any) -> str:
+    return str(trial.config.get("env_config", {}).get("role", "trial"))
+
+
+def _trial_dirname(trial: Any) -> str:
+    return f"{_trial_role(trial)}_{trial.trial_id}"
+
+
+def make_progress_callback():
+    """A Tune callback that prints one line per result: role, iteration, steps, return."""
+    from ray import tune
+    from rich.console import Console
+
+    class TrainingProgress(tune.Callback):
+        def __init__(self) -> None:
+            self.start = time.monotonic()
+            self.console = Console(highlight=False)
+
+        def __getstate__(self) -> dict:  # Tune pickles its callbacks; a Console holds a lock
+            return {"start": self.start}
+
+        def __setstate__(self, state: dict) -> None:
+            self.start = state["start"]
+            self.console = Console(highlight=False)
+
+        def on_trial_result(self, iteration, trials, trial, result, **info) -> None:
+            er = result.get("env_runners", {})
+            steps = er.get("num_env_steps_sampled_lifetime", 0)
+            ret = er.get("episode_return_mean", float("nan"))
+            rate = steps / max(result.get("time_total_s", 0.0), 1e-9)
+            done = sum(t.status == "TERMINATED" for t in trials)
+            self.console.print(
+                f"[bold]{_trial_role(trial):<18}[/] it {result.get('training_iteration', 0):>3}"
+                f" steps {int(steps):>7} return {ret:>8.3f} {rate:>5.0f}/s"
+                f" [{done}/{len(trials)} done {time.monotonic() - self.start:.0f}s]",
+                soft_wrap=True,
+            )
+
+        def on_trial_error(self, iteration, trials, trial, **info) -> None:
+            self.console.print(f"[red]{_trial_role(trial)}: trial failed[/]")
+
+    return TrainingProgress()
+
+
+def experiment_dir(cfg: TrainConfig, smoke: bool, storage_path: str | None) -> tuple[str, str]:
+    """(storage path, experiment name) of this run."""
+    storage = storage_path or cfg.experiment.storage_path
+    if storage is None:
+        storage = str(Path("~/ray_results").expanduser())
+    storage = str(Path(storage).expanduser().resolve())
+    name = cfg.experiment.name + ("_smoke" if smoke else "")
+    return storage, name
+
+
+def run_dqn_experiment(
+    cfg: TrainConfig,
+    smoke: bool = False,
+    resume: bool = False,
+    storage_path: str | None = None,
+    roles: list[str] | None = None,
+):
+    """Run (or resume) the Tune experiment; returns Tune's ``ResultGrid``."""
+    from ray import tune
+
+    register_training_env()
+    roles = roles or list(cfg.roles)
+    env_configs = [role_env_config(cfg, r, smoke=smoke) for r in roles]
+    param_space = build_dqn_config(cfg, tune.grid_search(env_configs), smoke=smoke)
+    storage, name = experiment_dir(cfg, smoke, storage_path)
+    path = str(Path(storage) / name)
+    stop_steps = cfg.smoke.stop_env_steps if smoke else cfg.experiment.stop_env_steps
+    every = cfg.smoke.checkpoint_every if smoke else cfg.experiment.checkpoint_every
+    if resume:
+        if not tune.Tuner.can_restore(path):
+            raise ConfigError(f"--resume: no experiment to resume at {path}")
+        tuner = tune.Tuner.restore(
+            path,
+            trainable="DQN",
+            resume_unfinished=True,
+            resume_errored=True,
+            param_space=param_space,
+        )
+    else:
+        tuner = tune.Tuner(
+            "DQN",
+            param_space=param_space,
+            tune_config=tune.TuneConfig(
+                trial_name_creator=_trial_dirname, trial_dirname_creator=_trial_dirname
+            ),
+            run_config=tune.RunConfig(
+                name=name,
+                storage_path=storage,
+                stop={STOP_METRIC: stop_steps},
+                checkpoint_config=tune.CheckpointConfig(
+                    checkpoint_frequency=every,
+                    checkpoint_at_end=True,
+                    num_to_keep=cfg.experiment.keep_checkpoints,
+                ),
+                callbacks=[make_progress_callback()],
+                verbose=0,
+            ),
+        )
+    return tuner.fit()
+
+
+def unfinished_trials(results: Any, cfg: TrainConfig, smoke: bool) -> int:
+    """How many trials stopped before their env-step budget without an error (interrupted)."""
+    stop = cfg.smoke.stop_env_steps if smoke else cfg.experiment.stop_env_steps
+    count = 0
+    for result in results:
+        if result.error is not None:
+            continue
+        steps = (result.metrics or {}).get("env_runners", {}).get("num_env_steps_sampled_lifetime")
+        if steps is None or steps < stop:
+            count += 1
+    return count
+
+
+def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[str, Any]:
+    import ray
+    import torch
+
+    er = result.metrics.get("env_runners", {}) if result.metrics else {}
+    env = role_env_config(cfg, role, smoke=smoke)
+    return {
+        "role": role,
+        "reward": env.get("reward", {}),
+        "smoke": smoke,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "ray": ray.__version__,
+        "torch": torch.__version__.split("+")[0],
+        "data": {
+            "mode": cfg.mode,
+            "train_days": [str(d) for d in cfg.data.train_days],
+            "validation_days": [str(d) for d in cfg.data.validation_days],
+            "evaluation_days": [str(d) for d in cfg.data.evaluation_days],
+        },
+        "env_config": {k: v for k, v in env.items() if k != "role"},
+        "dqn": cfg.dqn.model_dump(mode="json"),
+        "training": {
+            "env_steps": er.get("num_env_steps_sampled_lifetime"),
+            "iterations": result.metrics.get("training_iteration") if result.metrics else None,
+            "episode_return_mean": er.get("episode_return_mean"),
+            "time_s": result.metrics.get("time_total_s") if result.metrics else None,
+            "experiment_path": str(Path(result.path).parent),
+        },
+    }
+
+
+def evaluation_for_card(cfg: TrainConfig, role: str, policy: Any) -> dict[str, Any]:
+    """The policy and the baselines on the validation days (or simulated paths)."""
+    from envs.baselines import PolicyAgent
+    from swarm_ray.training.backtest import baseline_agents, evaluate_agents, replay_starts
+    from swarm_ray.training.dqn import resolve_files
+
+    env = resolve_files(
+        {
+            k: v
+            for k, v in role_env_config(cfg, role, cfg.data.validation_days).items()
+            if k != "role"
+        }
+    )
+    agents = [PolicyAgent(policy, role)]
+    if cfg.mode == "replay":
+        starts = replay_starts(env, cfg.registry.eval_episodes_per_day)
+        fit = resolve_files({"midprice": {"files": cfg.data.files(cfg.data.train_days, root="")}})
+        agents += baseline_agents(env, fit["midprice"]["files"])
+        metrics = evaluate_agents(agents, env, starts=starts)
+        where = {"days": [str(d) for d in cfg.data.validation_days], "episodes": len(starts)}
+    else:
+        agents += baseline_agents(env)
+        metrics = evaluate_agents(agents, env, n_paths=500, seed=12345)
+        where = {"simulated_paths": 500}
+    return {**where, "n_steps": env.get("n_steps"), "metrics": metrics}
+
+
+def export_results(
+    cfg: TrainConfig,
+    results: Any,
+    models_dir: str | Path,
+    smoke: bool = False,
+    version: str | None = None,
+    evaluate: bool = True,
+) -> TrainingOutcome:
+    """Export every finished trial's last checkpoint to the registry, with its model card."""
+    from swarm_ray.training.registry import export_policy, load_policy, write_card
+
+    outcome = TrainingOutcome()
+    for result in results:
+        role = str((result.config or {}).get("env_config", {}).get("role"))
+        outcome.experiment_path = str(Path(result.path).parent)
+        if result.error is not None or result.checkpoint is None:
+            outcome.errors[role] = str(result.error or "no checkpoint")
+            continue
+        card = policy_card(cfg, role, result, smoke)
+        with result.checkpoint.as_directory() as ckpt:
+            card["training"]["checkpoint"] = result.checkpoint.path
+            dest = export_policy(ckpt, models_dir, role, card, version=version)
+        if evaluate:
+            policy = load_policy(dest)
+            card = policy.card
+            card["evaluation"] = evaluation_for_card(cfg, role, policy)
+            write_card(dest, card)
+        outcome.policies[role] = dest
+    return outcome
+
+
+def run_analysis(
+    cfg: TrainConfig, models_dir: str | Path, smoke: bool = False, version: str | None = None
+) -> Path:
+    """Train the market-analysis network on the training days and export it."""
+    from swarm_ray.training.analysis import export_analysis, train_analysis
+    from swarm_ray.training.dqn import PROJECT_ROOT
+
+    d = cfg.data
+    train_files = d.files(d.train_days, root=PROJECT_ROOT)
+    val_files = d.files(d.validation_days, root=PROJECT_ROOT)
+    epochs = cfg.smoke.analysis_epochs if smoke else None
+    result = train_analysis(cfg.analysis, train_files, val_files, epochs=epochs)
+    card = {
+        "role": "market_analyst",
+        "smoke": smoke,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "data": {
+            "train_days": [str(x) for x in d.train_days],
+            "validation_days": [str(x) for x in d.validation_days],
+            "evaluation_days": [str(x) for x in d.evaluation_days],
+        },
+        "config": cfg.analysis.model_dump(mode="json"),
+        "history": result.history,
+    }
+    dest = export_analysis(result, models_dir, cfg.registry.analysis_name, card, version=version)
+    if d.evaluation_days:
+        from swarm_ray.training.analysis import evaluate_analysis, load_analysis_model
+        from swarm_ray.training.registry import read_card, write_card
+
+        model = load_analysis_model(models_dir, cfg.registry.analysis_name, dest.name)
+        full = read_card(dest)
+        full["metrics"]["evaluation"] = evaluate_analysis(
+            model,
+            d.files(d.evaluation_days, root=PROJECT_ROOT),
+            cfg.analysis.horizon,
+            tuple(cfg.analysis.thresholds_bps),
+        )
+        write_card(dest, full)
+    return dest

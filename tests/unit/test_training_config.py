@@ -1,0 +1,74 @@
+"""The training config (no Ray): day splits, roles, env overrides."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from swarm_ray.config import ConfigError
+from swarm_ray.training.analysis import classify_returns, macro_f1
+from swarm_ray.training.config import load_train_config
+from swarm_ray.training.dqn import role_env_config
+
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train_dqn.yaml"
+
+
+def _write(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load(CONFIG.read_text())
+    mutate(data)
+    path = tmp_path / "train.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_bundled_config_has_disjoint_days_and_three_roles():
+    cfg = load_train_config(CONFIG)
+    days = [cfg.data.train_days, cfg.data.validation_days, cfg.data.evaluation_days]
+    assert all(days)
+    assert len(set().union(*map(set, days))) == sum(map(len, days))
+    assert set(cfg.roles) == {"risk_manager", "strategy_optimizer", "execution_agent"}
+    for d in days:
+        for f in cfg.data.files(d, root=CONFIG.parents[1]):
+            assert Path(f).is_file(), f
+
+
+def test_config_rejects_training_on_a_validation_day(tmp_path):
+    path = _write(tmp_path, lambda d: d["data"]["validation_days"].append("2024-08-01"))
+    with pytest.raises(ConfigError, match="validation_days overlap train_days"):
+        load_train_config(path)
+
+
+def test_config_names_an_unknown_key(tmp_path):
+    path = _write(tmp_path, lambda d: d["dqn"].update(learning_rate=0.1))
+    with pytest.raises(ConfigError, match=r"dqn\.learning_rate"):
+        load_train_config(path)
+
+
+def test_role_env_config_replays_training_days_with_the_role_reward():
+    cfg = load_train_config(CONFIG)
+    env = role_env_config(cfg, "execution_agent")
+    assert env["role"] == "execution_agent"
+    assert env["reward"]["kind"] == "spread_capture"
+    assert len(env["midprice"]["files"]) == len(cfg.data.train_days)
+    assert all("2024-08-13" not in f for f in env["midprice"]["files"])
+    assert role_env_config(cfg, "risk_manager", smoke=True)["n_steps"] == cfg.smoke.episode_steps
+
+
+def test_role_env_config_rejects_a_bad_env_override(tmp_path):
+    path = _write(tmp_path, lambda d: d["roles"]["risk_manager"]["env"].update(n_steps=0))
+    cfg = load_train_config(path)
+    with pytest.raises(ConfigError, match="risk_manager"):
+        role_env_config(cfg, "risk_manager")
+
+
+def test_classify_returns_uses_both_thresholds_symmetrically():
+    got = classify_returns([-30.0, -10.0, 0.0, 10.0, 30.0, 20.0, -5.0], (5.0, 20.0))
+    assert got.tolist() == [0, 1, 2, 3, 4, 3, 2]
+
+
+def test_macro_f1_is_one_for_perfect_and_lower_for_a_constant_guess():
+    y = [0, 1, 2, 3, 4, 2]
+    assert macro_f1(y := __import__("numpy").array(y), y) == 1.0
+    assert macro_f1(y, __import__("numpy").full(6, 2)) < 0.3

@@ -59,6 +59,7 @@ __all__ = ["BinanceExchange", "OrderNotPlaced", "parse_order", "parse_symbol_rul
 log = logging.getLogger(__name__)
 
 _DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+_SOCKET_POLL_S = 0.2
 
 
 class OrderNotPlaced(DefiniteReject):
@@ -156,9 +157,11 @@ class _BookStream(threading.Thread):
     def run(self) -> None:
         loop = asyncio.new_event_loop()
         asyncio.set_event_loop(loop)
-        self._loop = loop
         try:
-            self._task = loop.create_task(self._listen())
+            with self._lock:  # stop() may have come first; it must see the task or prevent it
+                if not self._running:
+                    return
+                self._loop, self._task = loop, loop.create_task(self._listen())
             loop.run_until_complete(self._task)
         except (asyncio.CancelledError, Exception) as exc:  # the stream is an optimisation
             if self._running:
@@ -176,6 +179,9 @@ class _BookStream(threading.Thread):
                 socket = bsm.futures_depth_socket(self.symbol, depth="5")
             else:
                 socket = bsm.depth_socket(self.symbol, depth=BinanceSocketManager.WEBSOCKET_DEPTH_5)
+            # the library's read loop notices a shutdown only between receives, which wait up to
+            # TIMEOUT (10 s) on a quiet stream; poll more often so that stop() is prompt
+            socket.TIMEOUT = _SOCKET_POLL_S
             async with socket as s:
                 while self._running:
                     self._on_message(await s.recv())
@@ -194,16 +200,29 @@ class _BookStream(threading.Thread):
         if not bids or not asks:
             return
         with self._lock:
+            if not self._running:
+                return
             self._latest = (self._clock.now_ns(), _levels(bids, 20), _levels(asks, 20))
             self.messages += 1
 
     def stop(self) -> None:
-        self._running = False
-        loop, task = self._loop, self._task
+        with self._lock:
+            self._running = False
+            self._latest = None
+            loop, task = self._loop, self._task
         if loop is not None and task is not None and not loop.is_closed():
             with contextlib.suppress(RuntimeError):
-                loop.call_soon_threadsafe(task.cancel)
+                # the library's read loop is a task of its own, and may be sleeping between
+                # reconnect attempts: cancel it along with ours
+                loop.call_soon_threadsafe(_cancel_all_tasks, loop)
         self.join(timeout=3)
+        if self.is_alive():
+            log.warning("book stream %s did not stop within 3 s", self.symbol)
+
+
+def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
+    for task in asyncio.all_tasks(loop):
+        task.cancel()
 
 
 # ---------------------------------------------------------------- the adapter
@@ -352,8 +371,11 @@ class BinanceExchange(Exchange):
 
     def start_market_stream(self, symbol: str) -> None:
         """Stream the book for ``symbol``; ``market_snapshot`` uses it while it is fresh."""
-        if not self.config.use_websocket or symbol in self._streams:
+        if not self.config.use_websocket:
             return
+        running = self._streams.get(symbol)
+        if running is not None and running.is_alive():
+            return  # a stream that gave up (reconnects exhausted) is replaced
         stream = _BookStream(self.futures, self.config.ws_root(), symbol, self._clock)
         self._streams[symbol] = stream
         stream.start()

@@ -15,11 +15,29 @@ from typing import Any
 from swarm_ray.clock import LiveClock
 from swarm_ray.config import ConfigError, load_config, parse_config
 from swarm_ray.domain import OrderIntent, OrderStatus, Side
-from swarm_ray.exchanges.base import decimal_str
+from swarm_ray.exchanges.base import SymbolRules, decimal_str
 from swarm_ray.exchanges.binance import BinanceExchange
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
+from swarm_ray.exchanges.errors import OrderDropped
 
 MAINNET_CONFIRMATION = "I UNDERSTAND THIS IS REAL MONEY"
+DEFAULT_BAND_MARGIN = Decimal("0.2")
+
+
+def far_bid_price(
+    rules: SymbolRules, best_bid: Decimal, reference: Decimal, margin: Decimal
+) -> Decimal:
+    """A buy price as far below the market as the price filters allow around ``reference``,
+    keeping ``margin`` of the room unused (the venue's reference differs from ours a little)."""
+    low, _ = rules.price_band(Side.BUY, reference)
+    low = max(low, rules.tick_size)
+    if low >= best_bid:
+        raise RuntimeError(f"no room to bid below {best_bid}: lowest allowed price is {low}")
+    target = low + (best_bid - low) * margin
+    price = rules.quantize_price(target, Side.BUY)
+    if price < low:  # rounding down crossed the limit: one tick up
+        price += rules.tick_size
+    return price
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,7 +54,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--distance",
         type=Decimal,
         default=None,
-        help="how far below the best bid to bid, as a fraction (default 0.10 spot, 0.04 futures)",
+        help="how far below the best bid to bid, as a fraction (default: as far as the symbol's "
+        "price filters allow, keeping --margin of that room unused)",
+    )
+    p.add_argument(
+        "--margin",
+        type=Decimal,
+        default=DEFAULT_BAND_MARGIN,
+        help="share of the room between the best bid and the lowest allowed price left unused, "
+        f"for the venue's own reference price (default {DEFAULT_BAND_MARGIN})",
     )
     p.add_argument("--mainnet", action="store_true", help="real money: asks for a confirmation")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
@@ -94,11 +120,23 @@ def run(args: argparse.Namespace) -> int:
         _ok(
             report,
             step,
-            f"tick {r.tick_size} step {r.step_size} min notional {r.min_notional}",
+            f"tick {r.tick_size} step {r.step_size} min notional {r.min_notional}"
+            + "".join(
+                f" {name} {m[0]}..{m[1]}"
+                for name, m in (
+                    ("percent price", r.percent_price),
+                    ("bid band", r.percent_price_bid),
+                    ("ask band", r.percent_price_ask),
+                )
+                if m is not None
+            ),
             tick_size=str(r.tick_size),
             step_size=str(r.step_size),
             min_qty=str(r.min_qty),
             min_notional=str(r.min_notional),
+            percent_price=_pair(r.percent_price),
+            percent_price_bid=_pair(r.percent_price_bid),
+            percent_price_ask=_pair(r.percent_price_ask),
         )
         step = "balances"
         bals = {a: decimal_str(b.total) for a, b in ex.balances().items() if b.total > 0}
@@ -118,8 +156,15 @@ def run(args: argparse.Namespace) -> int:
             best_ask=snap.best_ask,
         )
         step = "place order"
-        distance = args.distance or Decimal("0.04" if ex.futures else "0.10")
-        price = r.quantize_price(Decimal(str(snap.best_bid)) * (1 - distance), Side.BUY)
+        best_bid = Decimal(str(snap.best_bid))
+        reference = ex.reference_price(args.symbol)  # the mid just seen
+        if args.distance is not None:
+            price = r.quantize_price(best_bid * (1 - args.distance), Side.BUY)
+        else:
+            if not 0 <= args.margin < 1:
+                raise ValueError(f"--margin must be in [0, 1), got {args.margin}")
+            price = far_bid_price(r, best_bid, reference, args.margin)
+        band_low, band_high = r.price_band(Side.BUY, reference)
         qty = max(r.min_qty, (r.min_notional * Decimal("1.1") / price))
         qty = (
             r.min_qty
@@ -127,7 +172,11 @@ def run(args: argparse.Namespace) -> int:
             * r.step_size
         )
         placed_cid = f"chk-{clock.now_ms():x}"
-        order = ex.place_order(OrderIntent(args.symbol, Side.BUY, price, qty, placed_cid))
+        try:
+            order = ex.place_order(OrderIntent(args.symbol, Side.BUY, price, qty, placed_cid))
+        except OrderDropped:
+            placed_cid = None  # refused locally: nothing was sent, nothing to clean up
+            raise
         if order.status is OrderStatus.UNKNOWN:
             raise RuntimeError(f"order {placed_cid} outcome still unknown; check it by hand")
         _ok(
@@ -136,6 +185,9 @@ def run(args: argparse.Namespace) -> int:
             f"BUY {decimal_str(order.quantity)} @ {decimal_str(order.price)} "
             f"{order.status} (client id {placed_cid})",
             client_order_id=placed_cid,
+            reference_price=decimal_str(reference),
+            allowed_low=decimal_str(band_low),
+            allowed_high=decimal_str(band_high) if band_high is not None else None,
             price=decimal_str(order.price),
             quantity=decimal_str(order.quantity),
             status=str(order.status),
@@ -170,6 +222,10 @@ def run(args: argparse.Namespace) -> int:
     finally:
         ex.close()
     return _emit(report, args.json)
+
+
+def _pair(m: tuple[Decimal, Decimal] | None) -> list[str] | None:
+    return None if m is None else [decimal_str(m[0]), decimal_str(m[1])]
 
 
 def _ok(report: dict[str, Any], step: str, detail: str, **data: Any) -> None:

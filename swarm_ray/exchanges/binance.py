@@ -90,6 +90,8 @@ def parse_symbol_rules(info: Mapping[str, Any]) -> SymbolRules:
     if not price_f or not lot_f:
         raise ExchangeError(f"{info.get('symbol')}: exchangeInfo lacks PRICE_FILTER or LOT_SIZE")
     status = info.get("status", info.get("contractStatus", "TRADING"))
+    pct = filters.get("PERCENT_PRICE")
+    by_side = filters.get("PERCENT_PRICE_BY_SIDE")
     return SymbolRules(
         symbol=str(info["symbol"]),
         base_asset=str(info.get("baseAsset", "")),
@@ -103,7 +105,14 @@ def parse_symbol_rules(info: Mapping[str, Any]) -> SymbolRules:
         min_notional=notional,
         max_notional=max_notional,
         trading=status == "TRADING",
+        percent_price=_multipliers(pct, "multiplier") if pct else None,
+        percent_price_bid=_multipliers(by_side, "bidMultiplier") if by_side else None,
+        percent_price_ask=_multipliers(by_side, "askMultiplier") if by_side else None,
     )
+
+
+def _multipliers(f: Mapping[str, Any], prefix: str) -> tuple[Decimal, Decimal]:
+    return _dec(f[prefix + "Down"]), _dec(f[prefix + "Up"])
 
 
 def parse_order(d: Mapping[str, Any]) -> Order:
@@ -274,6 +283,7 @@ class BinanceExchange(Exchange):
         self._cid_by_order_id: dict[str, str] = {}
         self._unresolved: dict[str, _Unresolved] = {}
         self._streams: dict[str, _BookStream] = {}
+        self._last_mid: dict[str, tuple[int, Decimal]] = {}  # symbol -> (monotonic ns, mid)
         self.clock_offset_ms: int | None = None
         self._last_sync_ns: int | None = None
 
@@ -395,6 +405,8 @@ class BinanceExchange(Exchange):
             source_bids, source_asks = _levels(book["bids"], depth), _levels(book["asks"], depth)
         if not source_bids or not source_asks:
             raise DefiniteReject(f"{symbol}: empty book side at {self.name}")
+        mid = (Decimal(str(source_bids[0].price)) + Decimal(str(source_asks[0].price))) / 2
+        self._last_mid[symbol] = (self._clock.monotonic_ns(), mid)
         return MarketSnapshot(
             symbol=symbol,
             time_ns=t_ns,
@@ -428,8 +440,20 @@ class BinanceExchange(Exchange):
         p["newOrderRespType"] = "RESULT"
         return p
 
+    def reference_price(self, symbol: str) -> Decimal:
+        """The last known mid, refreshed when older than ``reference_price_max_age_s``: what the
+        percent-price filters are checked against before an order is sent."""
+        known = self._last_mid.get(symbol)
+        max_age_ns = int(self.config.reference_price_max_age_s * 1e9)
+        if known is None or self._clock.monotonic_ns() - known[0] > max_age_ns:
+            self.market_snapshot(symbol)
+            known = self._last_mid[symbol]
+        return known[1]
+
     def place_order(self, intent: OrderIntent) -> Order:
-        intent = self.symbol_rules(intent.symbol).prepare(intent)  # OrderDropped: never sent
+        rules = self.symbol_rules(intent.symbol)
+        ref = self.reference_price(intent.symbol) if rules.has_price_band else None
+        intent = rules.prepare(intent, reference_price=ref)  # OrderDropped: never sent
         cid = intent.client_order_id
         with self._lock:
             if cid in self._unresolved:

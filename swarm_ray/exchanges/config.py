@@ -45,6 +45,9 @@ class ExchangeConfig(StrictModel):
     """Extra wait past timestamp + recvWindow before a lost order is declared never placed."""
     market_data_max_age_s: float = Field(2.0, gt=0)
     """A streamed book older than this is not used; REST is asked instead."""
+    reference_price_max_age_s: float = Field(10.0, gt=0)
+    """Orders are checked against the percent-price filters around the last known mid; an
+    older mid is refreshed (one book request) before the order is checked."""
 
     @field_validator("base_url", "ws_url")
     @classmethod

@@ -85,6 +85,15 @@ class _Market:
     ask: Decimal
     min_price: Decimal = Decimal("0.01")
     max_price: Decimal = Decimal("1000000")
+    # PERCENT_PRICE (down, up), spot and futures; PERCENT_PRICE_BY_SIDE bid/ask (down, up), spot.
+    # The reference is the book's mid (standing in for spot's average price, futures' mark).
+    percent: tuple[Decimal, Decimal] | None = None
+    bid_percent: tuple[Decimal, Decimal] | None = None
+    ask_percent: tuple[Decimal, Decimal] | None = None
+
+    @property
+    def mid(self) -> Decimal:
+        return (self.bid + self.ask) / 2
 
 
 @dataclass
@@ -113,6 +122,8 @@ class FakeBinance:
     api_secret: str = DOC_API_SECRET
     time_offset_ms: int = 0  # the fake venue's clock minus the real clock
     reject_duplicates: bool = False
+    futures_percent: tuple[Decimal, Decimal] = (Decimal("0.95"), Decimal("1.05"))
+    """USD-M PERCENT_PRICE (multiplierDown, multiplierUp) for every futures symbol."""
     rate_limits: list[dict[str, Any]] = field(
         default_factory=lambda: [
             {
@@ -145,6 +156,9 @@ class FakeBinance:
                 Decimal("5"),
                 Decimal("60000.00"),
                 Decimal("60000.01"),
+                percent=(Decimal("0.75"), Decimal("1.3")),
+                bid_percent=(Decimal("0.8"), Decimal("1.2")),
+                ask_percent=(Decimal("0.7"), Decimal("1.25")),
             ),
             "ETHUSDT": _Market(
                 "ETHUSDT",
@@ -157,6 +171,7 @@ class FakeBinance:
                 Decimal("5"),
                 Decimal("3000.00"),
                 Decimal("3000.05"),
+                percent=(Decimal("0.5"), Decimal("2")),
             ),
         }
         self.orders: dict[int, _Order] = {}
@@ -515,6 +530,14 @@ class FakeBinance:
             ]
             if futures:
                 filters.append({"filterType": "MIN_NOTIONAL", "notional": _fmt(m.min_notional)})
+                filters.append(
+                    {
+                        "filterType": "PERCENT_PRICE",
+                        "multiplierUp": _fmt(self.futures_percent[1]),
+                        "multiplierDown": _fmt(self.futures_percent[0]),
+                        "multiplierDecimal": "4",
+                    }
+                )
             else:
                 filters.append(
                     {
@@ -526,6 +549,26 @@ class FakeBinance:
                         "avgPriceMins": 5,
                     }
                 )
+                if m.percent is not None:
+                    filters.append(
+                        {
+                            "filterType": "PERCENT_PRICE",
+                            "multiplierUp": _fmt(m.percent[1]),
+                            "multiplierDown": _fmt(m.percent[0]),
+                            "avgPriceMins": 5,
+                        }
+                    )
+                if m.bid_percent is not None and m.ask_percent is not None:
+                    filters.append(
+                        {
+                            "filterType": "PERCENT_PRICE_BY_SIDE",
+                            "bidMultiplierUp": _fmt(m.bid_percent[1]),
+                            "bidMultiplierDown": _fmt(m.bid_percent[0]),
+                            "askMultiplierUp": _fmt(m.ask_percent[1]),
+                            "askMultiplierDown": _fmt(m.ask_percent[0]),
+                            "avgPriceMins": 1,
+                        }
+                    )
             entry = {
                 "symbol": m.symbol,
                 "baseAsset": m.base,
@@ -547,11 +590,28 @@ class FakeBinance:
             raise _ApiError(400, -1121, "Invalid symbol.")
         return m
 
-    def _check_filters(self, m: _Market, price: Decimal | None, qty: Decimal) -> None:
+    def _check_filters(
+        self, m: _Market, price: Decimal | None, qty: Decimal, side: str, futures: bool
+    ) -> None:
         if price is not None and (
             price < m.min_price or price > m.max_price or (price - m.min_price) % m.tick
         ):
             raise _ApiError(400, -1013, "Filter failure: PRICE_FILTER")
+        if price is not None and futures:
+            # the mark-price band; the venue enforces it on both sides (-4016 / -4024)
+            down, up = self.futures_percent
+            if price > m.mid * up:
+                raise _ApiError(400, -4016, f"Limit price can't be higher than {m.mid * up}.")
+            if price < m.mid * down:
+                raise _ApiError(400, -4024, f"Limit price can't be lower than {m.mid * down}.")
+        elif price is not None:
+            if m.percent is not None and not (
+                m.mid * m.percent[0] <= price <= m.mid * m.percent[1]
+            ):
+                raise _ApiError(400, -1013, "Filter failure: PERCENT_PRICE")
+            by_side = m.bid_percent if side == "BUY" else m.ask_percent
+            if by_side is not None and not (m.mid * by_side[0] <= price <= m.mid * by_side[1]):
+                raise _ApiError(400, -1013, "Filter failure: PERCENT_PRICE_BY_SIDE")
         if qty < m.min_qty or qty > m.max_qty or (qty - m.min_qty) % m.step:
             raise _ApiError(400, -1013, "Filter failure: LOT_SIZE")
         ref = price if price is not None else m.ask
@@ -566,7 +626,7 @@ class FakeBinance:
         cid = p.get("newClientOrderId", f"fake{self._next_id}")
         if typ in ("LIMIT", "LIMIT_MAKER") and price is None:
             raise _ApiError(400, -1102, "Mandatory parameter 'price' was not sent.")
-        self._check_filters(m, price, qty)
+        self._check_filters(m, price, qty, side, futures)
         with self._lock:
             if self.reject_duplicates and any(
                 o.cid == cid and o.status in ("NEW", "PARTIALLY_FILLED")

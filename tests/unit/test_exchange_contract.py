@@ -39,7 +39,7 @@ def venue(request) -> Iterator[Venue]:
     yield from FACTORIES[request.param]()
 
 
-def _below_market(ex: Exchange, cid: str, frac: str = "0.9", qty: str = "0.001") -> OrderIntent:
+def _below_market(ex: Exchange, cid: str, frac: str = "0.98", qty: str = "0.001") -> OrderIntent:
     bid = Decimal(str(ex.market_snapshot(SYMBOL).best_bid))
     return OrderIntent(SYMBOL, Side.BUY, bid * Decimal(frac), Decimal(qty), cid)
 
@@ -76,7 +76,9 @@ def test_cancel_makes_order_final_and_unknown_ids_are_not_found(venue) -> None:
 def test_cancel_all_leaves_no_open_orders_and_is_idempotent(venue) -> None:
     ex, _ = venue
     for i in range(3):
-        ex.place_order(_below_market(ex, f"ca{i}", frac=str(Decimal("0.9") - i * Decimal("0.01"))))
+        ex.place_order(
+            _below_market(ex, f"ca{i}", frac=str(Decimal("0.98") - i * Decimal("0.005")))
+        )
     ex.cancel_all(SYMBOL)
     assert ex.open_orders(SYMBOL) == []
     ex.cancel_all(SYMBOL)

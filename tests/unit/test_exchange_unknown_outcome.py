@@ -24,7 +24,8 @@ _n = iter(range(10**9))
 
 
 def _intent() -> OrderIntent:
-    return OrderIntent("BTCUSDT", Side.BUY, Decimal("50000"), Decimal("0.001"), f"uo{next(_n)}")
+    # inside the fake's percent-price bands (futures: mark +-5%)
+    return OrderIntent("BTCUSDT", Side.BUY, Decimal("58000"), Decimal("0.001"), f"uo{next(_n)}")
 
 
 def test_answer_lost_after_accept_returns_the_venue_order_without_resending(venue) -> None:

@@ -150,13 +150,13 @@ def export_policy(
     """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
-    module = RLModule.from_checkpoint(module_path_in_checkpoint(checkpoint_dir))
+    module = RLModule.from_checkpoint(module_path_in_checkpoint(checkpoint_dir).resolve())
     version = version or next_version(models_dir, name)
     dest = Path(models_dir) / name / version
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    module.save_to_path(dest / RL_MODULE_DIR)
+    module.save_to_path((dest / RL_MODULE_DIR).resolve())
     (dest / OBS_LAYOUT).write_text(json.dumps(observation_layout(), indent=2) + "\n")
     full = {"name": name, "kind": POLICY_KIND, "version": version, "commit": git_commit(), **card}
     write_card(dest, full)
@@ -212,7 +212,7 @@ def load_policy(version_dir: str | Path) -> DQNPolicy:
     if layout["columns"] != list(OBS_COLUMNS):
         raise ValueError(f"{vdir}: observation layout differs from envs.features.OBS_COLUMNS")
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    module = RLModule.from_checkpoint(vdir / RL_MODULE_DIR)
+    module = RLModule.from_checkpoint((vdir / RL_MODULE_DIR).resolve())
     return DQNPolicy(module, card)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from swarm_ray.exchanges.base import Balance, Exchange, Position, SymbolRules
+from swarm_ray.exchanges.base import Balance, Exchange, Kline, Position, SymbolRules
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import (
     ClockSkew,
@@ -22,6 +22,7 @@ __all__ = [
     "Exchange",
     "ExchangeConfig",
     "ExchangeError",
+    "Kline",
     "OrderDropped",
     "OrderNotFound",
     "Position",

@@ -18,7 +18,7 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 from swarm_ray.domain import Fill, MarketSnapshot, Order, OrderIntent, OrderType, Side
 from swarm_ray.exchanges.errors import OrderDropped
 
-__all__ = ["Balance", "Exchange", "Position", "SymbolRules", "decimal_str"]
+__all__ = ["Balance", "Exchange", "Kline", "Position", "SymbolRules", "decimal_str"]
 
 
 def decimal_str(value: Decimal) -> str:
@@ -218,6 +218,19 @@ class Position:
     unrealized_pnl: Decimal = Decimal(0)
 
 
+@dataclass(frozen=True, slots=True)
+class Kline:
+    """One candle. Market data, so floats (like ``MarketSnapshot``), not Decimals."""
+
+    open_time_ms: int
+    open: float
+    high: float
+    low: float
+    close: float
+    volume: float  # base asset
+    close_time_ms: int
+
+
 class Exchange(ABC):
     """A venue. All prices and quantities are ``Decimal``; every call is synchronous.
 
@@ -272,6 +285,12 @@ class Exchange(ABC):
 
     @abstractmethod
     def position(self, symbol: str) -> Position: ...
+
+    def recent_klines(self, symbol: str, interval: str = "5m", limit: int = 289) -> list[Kline]:
+        """The last ``limit`` candles of ``interval`` (Binance names: 1m, 5m, 1h...), oldest
+        first; the last one may still be open. Optional: ``NotImplementedError`` when the venue
+        has no history (callers fall back to other data)."""
+        raise NotImplementedError(f"{self.name} serves no klines")
 
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release connections and threads."""

@@ -41,7 +41,14 @@ from swarm_ray.domain import (
     Side,
 )
 from swarm_ray.exchanges import constants as C
-from swarm_ray.exchanges.base import Balance, Exchange, Position, SymbolRules, decimal_str
+from swarm_ray.exchanges.base import (
+    Balance,
+    Exchange,
+    Kline,
+    Position,
+    SymbolRules,
+    decimal_str,
+)
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import (
     ClockSkew,
@@ -416,6 +423,29 @@ class BinanceExchange(Exchange):
             asks=source_asks[:depth],
         )
 
+    def recent_klines(self, symbol: str, interval: str = "5m", limit: int = 289) -> list[Kline]:
+        """REST klines (spot /api/v3/klines, futures /fapi/v1/klines), oldest first."""
+        max_limit = 1500 if self.futures else 1000
+        if not 1 <= limit <= max_limit:
+            raise ValueError(f"klines limit must be 1..{max_limit}, got {limit}")
+        fn = self._client.futures_klines if self.futures else self._client.get_klines
+        weight_key = "klines" if not self.futures else _futures_klines_weight_key(limit)
+        rows = self._call(
+            weight_key, fn, signed=False, symbol=symbol, interval=interval, limit=limit
+        )
+        return [
+            Kline(
+                int(r[0]),
+                float(r[1]),
+                float(r[2]),
+                float(r[3]),
+                float(r[4]),
+                float(r[5]),
+                int(r[6]),
+            )
+            for r in rows
+        ]
+
     # ------------------------------------------------------------ orders
 
     def _order_params(self, intent: OrderIntent) -> dict[str, Any]:
@@ -662,6 +692,12 @@ class BinanceExchange(Exchange):
             stream.stop()
         self._streams.clear()
         self._client.session.close()
+
+
+def _futures_klines_weight_key(limit: int) -> str:
+    if limit < 100:
+        return "klines"
+    return "klines.500" if limit < 500 else "klines.1000" if limit <= 1000 else "klines.1500"
 
 
 def _unknown_order(intent: OrderIntent) -> Order:

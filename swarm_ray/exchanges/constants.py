@@ -74,6 +74,7 @@ SPOT_WEIGHTS: MappingProxyType[str, int] = MappingProxyType(
         "time": 1,
         "exchangeInfo": 20,
         "depth": 5,  # limit 1..100
+        "klines": 2,
         "order.post": 1,
         "order.get": 4,
         "order.delete": 1,
@@ -88,6 +89,10 @@ FUTURES_WEIGHTS: MappingProxyType[str, int] = MappingProxyType(
         "time": 1,
         "exchangeInfo": 1,
         "depth": 2,  # limit 5..50
+        "klines": 1,  # limit < 100
+        "klines.500": 2,  # limit 100..499
+        "klines.1000": 5,  # limit 500..1000
+        "klines.1500": 10,  # limit > 1000
         "order.post": 0,
         "order.get": 1,
         "order.delete": 1,

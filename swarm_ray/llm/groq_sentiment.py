@@ -34,11 +34,14 @@ SYSTEM_PROMPT = (
 
 
 def build_prompt(snapshot: MarketSnapshot, context: str = "") -> str:
-    lines = [
-        f"Symbol: {snapshot.symbol}",
-        f"Best bid: {snapshot.best_bid:.8g}  best ask: {snapshot.best_ask:.8g}  "
-        f"mid: {snapshot.mid:.8g}  spread: {snapshot.spread:.8g}",
-    ]
+    lines = [f"Symbol: {snapshot.symbol}"]
+    if snapshot.spread > 0:
+        lines.append(
+            f"Best bid: {snapshot.best_bid:.8g}  best ask: {snapshot.best_ask:.8g}  "
+            f"mid: {snapshot.mid:.8g}  spread: {snapshot.spread:.8g}"
+        )
+    else:  # no order book (e.g. a price taken from klines)
+        lines.append(f"Price: {snapshot.mid:.8g}")
     if snapshot.last_price is not None:
         lines.append(f"Last price: {snapshot.last_price:.8g}")
     if snapshot.bids and snapshot.asks:

@@ -175,6 +175,7 @@ class FakeBinance:
             ),
         }
         self.orders: dict[int, _Order] = {}
+        self.klines: dict[str, list[list[Any]]] = {}
         self.accepted: dict[str, int] = defaultdict(int)
         self.trades: list[dict[str, Any]] = []
         self.positions: dict[str, list[Decimal]] = defaultdict(lambda: [Decimal(0), Decimal(0)])
@@ -353,7 +354,14 @@ class FakeBinance:
                     "Timeout waiting for response from backend server.",
                 )
             self._charge(method, endpoint, futures)
-            signed = endpoint not in ("ping", "time", "exchangeInfo", "depth", "ticker/bookTicker")
+            signed = endpoint not in (
+                "ping",
+                "time",
+                "exchangeInfo",
+                "depth",
+                "klines",
+                "ticker/bookTicker",
+            )
             if signed:
                 self._authenticate(h, query, body, params)
             result = self._route(method, endpoint, params, futures)
@@ -384,6 +392,7 @@ class FakeBinance:
         "account": 20,
         "myTrades": 20,
         "openOrders": 6,
+        "klines": 2,
     }
 
     def _charge(self, method: str, endpoint: str, futures: bool) -> None:
@@ -448,6 +457,14 @@ class FakeBinance:
             if futures:
                 out |= {"E": self.now_ms(), "T": self.now_ms()}
             return out
+        if key == ("GET", "klines"):
+            m = self._market(p)
+            limit = int(p.get("limit", 500))
+            if limit > (1500 if futures else 1000):
+                raise _ApiError(400, -1130, "Invalid data sent for a parameter.")
+            with self._lock:
+                rows = self.klines.get(m.symbol) or self._flat_klines(m, p.get("interval", "1m"))
+                return [list(r) for r in rows[-limit:]]
         if key == ("POST", "order"):
             return self._new_order(p, futures)
         if key == ("GET", "order"):
@@ -583,6 +600,35 @@ class FakeBinance:
             "rateLimits": self.rate_limits,
             "symbols": symbols,
         }
+
+    def set_klines(self, symbol: str, rows: list[list[Any]]) -> None:
+        """Serve these kline rows (Binance's 12-column arrays, oldest first) for ``symbol``."""
+        with self._lock:
+            self.klines[symbol] = rows
+
+    def _flat_klines(self, m: _Market, interval: str) -> list[list[Any]]:
+        step = {"1m": 60_000, "5m": 300_000, "15m": 900_000, "1h": 3_600_000}.get(interval)
+        if step is None:
+            raise _ApiError(400, -1120, "Invalid interval.")
+        start = self.now_ms() // step * step - 499 * step
+        px = _fmt(m.mid)
+        return [
+            [
+                start + i * step,
+                px,
+                px,
+                px,
+                px,
+                "1.0",
+                start + (i + 1) * step - 1,
+                px,
+                1,
+                "0.5",
+                px,
+                "0",
+            ]
+            for i in range(500)
+        ]
 
     def _market(self, p: dict[str, str]) -> _Market:
         m = self.markets.get(p.get("symbol", ""))

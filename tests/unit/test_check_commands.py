@@ -125,7 +125,7 @@ def groq(monkeypatch):
 
 def test_check_llm_prints_parsed_result(groq, capsys) -> None:
     groq.queue(good(0.3, 0.6))
-    code = main(["check-llm", "--symbol", "ETHUSDT", "--base-url", groq.url, "--json"])
+    code = main(["check-llm", "--symbol", "BTCUSDT", "--base-url", groq.url, "--json"])
     out = json.loads(capsys.readouterr().out)
     assert code == 0 and (out["score"], out["confidence"]) == (0.3, 0.6) and out["reasoning"]
     assert len(groq.requests) == 1
@@ -133,6 +133,6 @@ def test_check_llm_prints_parsed_result(groq, capsys) -> None:
 
 def test_check_llm_garbage_answer_exits_nonzero(groq, capsys) -> None:
     groq.queue(("content", "sure! bullish"))
-    code = main(["check-llm", "--symbol", "ETHUSDT", "--base-url", groq.url])
+    code = main(["check-llm", "--symbol", "BTCUSDT", "--base-url", groq.url])
     out = capsys.readouterr().out
     assert code == 1 and "FAILED" in out and "score +0.00" in out

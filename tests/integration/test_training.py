@@ -167,3 +167,17 @@ def test_analysis_network_exports_and_predicts_class_probabilities(trained):
     for key in ("model", "majority_class", "previous_direction"):
         assert 0.0 <= val[key]["accuracy"] <= 1.0 and 0.0 <= val[key]["macro_f1"] <= 1.0
     assert "evaluation" in model.card["metrics"]
+
+
+def test_shipped_registry_loads_from_a_relative_models_dir(monkeypatch):
+    monkeypatch.chdir(ROOT)
+    agents = load_policy_agents("models")
+    assert sorted(a.name for a in agents) == sorted(ROLES)
+    day = "data/binance-spot-1m/BTCUSDT-1m-2024-08-17.csv"
+    env = {"preset": "replay", "midprice": {"files": [day]}}
+    sim = VectorMarketSim(env, n_paths=4, seed=0, with_obs=True)
+    state = sim.reset()
+    for agent in agents:
+        assert agent.act(state).shape == (4,)
+    analyst = load_analysis_model("models")
+    assert analyst.version == "v1" and not analyst.card["smoke"]

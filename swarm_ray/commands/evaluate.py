@@ -28,6 +28,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (--data)")
     p.add_argument("--fit-data", nargs="+", metavar="FILE", help="days to fit A, k, sigma on")
+    p.add_argument(
+        "--models",
+        metavar="DIR",
+        help="also evaluate every policy of this model registry (e.g. models)",
+    )
     p.add_argument("--out", metavar="DIR", help="write report.md and PNG plots here (--data)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=run)
@@ -78,7 +83,8 @@ def _run_data(args: argparse.Namespace) -> int:
         if not resolve_path(f).is_file():
             print(f"error: data file not found: {f}", file=sys.stderr)
             return 2
-    results, runs, fitted = _evaluate_with_progress(files, cfg, quiet=args.json)
+    extra = registry_agents(args.models) if args.models else []
+    results, runs, fitted = _evaluate_with_progress(files, cfg, quiet=args.json, extra_agents=extra)
     report = None
     if args.out:
         from swarm_ray.report import write_report
@@ -91,6 +97,19 @@ def _run_data(args: argparse.Namespace) -> int:
     if report:
         print(f"report: {report}")
     return 0
+
+
+def registry_agents(models: str) -> list:
+    """One agent per policy of the registry at ``models`` (newest version of each)."""
+    from swarm_ray.training import load_policy_agents
+
+    path = resolve_path(models)
+    if not path.is_dir():
+        raise ConfigError(f"--models: no model registry at {models}")
+    agents = load_policy_agents(path)
+    if not agents:
+        raise ConfigError(f"--models: {models} holds no policy")
+    return agents
 
 
 def _evaluate_with_progress(files, cfg, quiet: bool, extra_agents=()):

@@ -74,3 +74,16 @@ def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[st
     text = (tmp_path / "report.md").read_text()
     assert "| fixed_spread |" in text and "| avellaneda_stoikov |" in text
     assert (tmp_path / "pnl.png").stat().st_size > 10_000
+
+
+def test_evaluate_with_the_shipped_registry(capsys: pytest.CaptureFixture[str]) -> None:
+    """Every registry policy is evaluated next to the baselines, by its name."""
+    rc = main(["evaluate", "--data", kline_day("17"), "--models", "models", "--json"])
+    assert rc == 0
+    res = json.loads(capsys.readouterr().out)
+    assert {"risk_manager", "strategy_optimizer", "execution_agent"} <= set(res)
+    assert {"fixed_spread", "avellaneda_stoikov"} <= set(res)
+    for m in res.values():
+        assert m["map"] <= 0.05 + 1e-12  # max_inventory of configs/evaluate.yaml
+    assert main(["evaluate", "--data", kline_day("17"), "--models", "no/such/dir"]) == 2
+    assert "no model registry" in capsys.readouterr().err

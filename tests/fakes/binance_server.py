@@ -21,9 +21,11 @@ import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from decimal import Decimal
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, ClassVar
 from urllib.parse import parse_qsl, urlsplit
+
+from tests.fakes.loopback import LoopbackServer
 
 # Binance's published example key pair for SIGNED endpoints (test data only).
 DOC_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
@@ -117,7 +119,7 @@ def _fmt(d: Decimal) -> str:
 
 
 @dataclass
-class FakeBinance:
+class FakeBinance(LoopbackServer):
     api_key: str = DOC_API_KEY
     api_secret: str = DOC_API_SECRET
     time_offset_ms: int = 0  # the fake venue's clock minus the real clock
@@ -186,8 +188,6 @@ class FakeBinance:
         self._events: dict[str, deque[tuple[float, int]]] = defaultdict(deque)
         self._next_id = 1000
         self._lock = threading.RLock()
-        self._server: ThreadingHTTPServer | None = None
-        self._thread: threading.Thread | None = None
 
     # ---------------------------------------------------------------- lifecycle
 
@@ -205,32 +205,7 @@ class FakeBinance:
 
             do_GET = do_POST = do_DELETE = do_PUT = _serve
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        )
-        self._thread.start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeBinance:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.serve(Handler)
 
     # ---------------------------------------------------------------- test controls
 

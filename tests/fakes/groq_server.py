@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import json
-import threading
 import time
 from collections import deque
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes.loopback import LoopbackServer
 
 FAKE_GROQ_KEY = "gsk_fake_test_key_0123456789"
 
@@ -29,12 +30,11 @@ def good(score: float = 0.4, confidence: float = 0.7) -> tuple[str, str]:
     return ("content", json.dumps(body))
 
 
-class FakeGroq:
+class FakeGroq(LoopbackServer):
     def __init__(self, api_key: str = FAKE_GROQ_KEY) -> None:
         self.api_key = api_key
         self.answers: deque[tuple[str, Any]] = deque()
         self.requests: list[dict[str, Any]] = []
-        self._server: ThreadingHTTPServer | None = None
 
     def queue(self, *answers: tuple[str, Any]) -> None:
         self.answers.extend(answers)
@@ -51,31 +51,7 @@ class FakeGroq:
             def do_POST(self) -> None:
                 fake._handle(self)
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
-        return self.url
-
-    @property
-    def url(self) -> str:
-        assert self._server is not None
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}"
-
-    def stop(self) -> None:
-        if self._server is not None:
-            self._server.shutdown()
-            self._server.server_close()
-            self._server = None
-
-    def __enter__(self) -> FakeGroq:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        return self.serve(Handler)
 
     def _send(
         self,

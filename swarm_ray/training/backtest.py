@@ -15,30 +15,18 @@ from envs.baselines import (
     AvellanedaStoikovAgent,
     ConstantActionAgent,
     FixedSpreadAgent,
-    Quotes,
     RandomAgent,
     fit_as_parameters,
 )
 from envs.config import make_config
 from envs.vector import VectorMarketSim
+from swarm_ray.evaluation import run_agent
 
 
 def run_episodes(agent: Any, sim: VectorMarketSim, starts: np.ndarray | None = None) -> dict:
     """Run one batch of episodes; metrics of ``agent`` over the batch."""
-    state = sim.reset(starts)
-    wealth = [sim.wealth.copy()]
-    abs_q = []
-    while not sim.done:
-        out = agent.act(state)
-        if agent.discrete:
-            sim.step_actions(np.asarray(out))
-        else:
-            q = out if isinstance(out, Quotes) else Quotes(*out)
-            sim.step_quotes(q.bid, q.ask, q.market_qty)
-        abs_q.append(np.abs(sim.q))
-        wealth.append(sim.wealth.copy())
-        state = sim.state()
-    w = np.stack(wealth)  # (n_steps + 1, paths)
+    run = run_agent(sim, agent, starts)
+    w = run.wealth  # (n_steps + 1, paths)
     step_pnl = np.diff(w, axis=0)
     pnl = w[-1]
     std = step_pnl.std(axis=0)
@@ -57,8 +45,8 @@ def run_episodes(agent: Any, sim: VectorMarketSim, starts: np.ndarray | None = N
             np.mean(np.where(down > 0, mean / np.where(down > 0, down, 1) * np.sqrt(n), 0))
         ),
         "max_drawdown": float(drawdown.mean()),
-        "map": float(np.mean(abs_q)),
-        "fills": float(sim.fills.mean()),
+        "map": float(np.mean(np.abs(run.inventory[1:]))),
+        "fills": float(run.fills.mean()),
         "episodes": int(w.shape[1]),
     }
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,7 +18,7 @@ from envs.baselines import Agent, AvellanedaStoikovAgent, FixedSpreadAgent, fit_
 from envs.config import MarketMakingConfig, make_config
 from envs.data.klines import load_klines
 from envs.vector import VectorMarketSim
-from swarm_ray.config import StrictModel
+from swarm_ray.config import StrictModel, resolve_path
 
 MINUTES_PER_YEAR = 365 * 24 * 60
 
@@ -142,7 +141,7 @@ def baseline_agents(cfg: EvaluateConfig, env_cfg: MarketMakingConfig) -> list[Ag
     agents: list[Agent] = [FixedSpreadAgent(cfg.fixed_spread.half_spread_bps, unit="bps")]
     if not cfg.fit_files:
         raise ValueError("evaluate config: fit_files is empty; A-S needs days to fit on")
-    fit = load_klines(list(cfg.fit_files))
+    fit = load_klines([resolve_path(f) for f in cfg.fit_files])
     p = fit_as_parameters(fit["close"], fit["high"], fit["low"], dt=env_cfg.dt)
     agents.append(
         AvellanedaStoikovAgent(
@@ -168,7 +167,7 @@ def evaluate_days(
 
     Returns the metrics per agent, the runs (for plots) and what was fitted.
     """
-    files = [str(f) for f in files]
+    files = [str(resolve_path(f)) for f in files]
     overlap = set(map(_resolved, files)) & set(map(_resolved, cfg.fit_files))
     if overlap:
         raise ValueError(f"evaluated days are also fit days: {sorted(overlap)}")
@@ -194,4 +193,4 @@ def evaluate_days(
 
 
 def _resolved(path: str) -> str:
-    return str(Path(path).resolve())
+    return str(resolve_path(path).resolve())

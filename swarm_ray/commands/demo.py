@@ -29,7 +29,6 @@ def run(args: argparse.Namespace) -> int:
     from swarm_ray.report import write_report
 
     cfg = load_config(resolve_path(args.config), EvaluateConfig)
-    cfg = cfg.model_copy(update={"fit_files": tuple(str(resolve_path(f)) for f in cfg.fit_files)})
     day = str(resolve_path(args.day))
     extra = [] if args.no_models else registry_agents(args.models)
     results, runs, fitted = _evaluate_with_progress([day], cfg, quiet=False, extra_agents=extra)

@@ -72,9 +72,7 @@ def _run_data(args: argparse.Namespace) -> int:
     from swarm_ray.evaluation import EvaluateConfig
 
     cfg = load_config(resolve_path(args.config), EvaluateConfig)
-    update: dict = {
-        "fit_files": tuple(str(resolve_path(f)) for f in (args.fit_data or cfg.fit_files))
-    }
+    update: dict = {"fit_files": tuple(args.fit_data or cfg.fit_files)}
     if args.seed is not None:
         update["seed"] = args.seed
     cfg = cfg.model_copy(update=update)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -13,6 +14,24 @@ KLINES = ROOT / "data" / "binance-spot-1m"
 
 def kline_day(day: str) -> str:
     return str(KLINES / f"BTCUSDT-1m-2024-08-{day}.csv")
+
+
+def run_check_exchange(url: str, kind: str, capsys, *extra: str) -> tuple[int, dict]:
+    """``swarm-ray check-exchange --json`` against the venue at ``url``: (exit code, report)."""
+    from swarm_ray.cli import main
+
+    argv = ["check-exchange", "--exchange", kind, "--symbol", "BTCUSDT", "--base-url", url]
+    code = main([*argv, "--json", *extra])
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def binance_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API key and secret of Binance's documented signing example, in the environment."""
+    from tests.fakes.binance_server import DOC_API_KEY, DOC_API_SECRET
+
+    monkeypatch.setenv("BINANCE_API_KEY", DOC_API_KEY)
+    monkeypatch.setenv("BINANCE_API_SECRET", DOC_API_SECRET)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

@@ -7,33 +7,19 @@ import json
 import pytest
 
 from swarm_ray.cli import main
+from tests.conftest import run_check_exchange
 from tests.fakes.binance_server import DOC_API_KEY, DOC_API_SECRET, FakeBinance, Fault
 from tests.fakes.groq_server import FAKE_GROQ_KEY, FakeGroq, good
 
 
 @pytest.fixture
-def binance(monkeypatch):
-    monkeypatch.setenv("BINANCE_API_KEY", DOC_API_KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", DOC_API_SECRET)
+def binance(binance_keys):
     with FakeBinance() as fake:
         yield fake
 
 
 def _check(fake: FakeBinance, kind: str, capsys, *extra: str) -> tuple[int, dict]:
-    code = main(
-        [
-            "check-exchange",
-            "--exchange",
-            kind,
-            "--symbol",
-            "BTCUSDT",
-            "--base-url",
-            fake.url,
-            "--json",
-            *extra,
-        ]
-    )
-    return code, json.loads(capsys.readouterr().out)
+    return run_check_exchange(fake.url, kind, capsys, *extra)
 
 
 @pytest.mark.parametrize("kind", ["binance-spot", "binance-futures"])

@@ -3,7 +3,6 @@ it, and check-exchange choosing its far-from-market price inside the band."""
 
 from __future__ import annotations
 
-import json
 import time
 from decimal import Decimal
 
@@ -12,13 +11,13 @@ from binance.exceptions import BinanceAPIException
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from swarm_ray.cli import main
 from swarm_ray.commands.check_exchange import far_bid_price
 from swarm_ray.domain import OrderIntent, Side
 from swarm_ray.exchanges.base import SymbolRules
 from swarm_ray.exchanges.binance import parse_symbol_rules
 from swarm_ray.exchanges.errors import DefiniteReject, OrderDropped
-from tests.fakes.binance_server import DOC_API_KEY, DOC_API_SECRET, FakeBinance, exchange_on
+from tests.conftest import run_check_exchange
+from tests.fakes.binance_server import FakeBinance, exchange_on
 from tests.unit.test_exchange_rules import FUTURES_BTCUSDT, SPOT_BTCUSDT
 
 D = Decimal
@@ -294,27 +293,8 @@ def test_fresh_but_wrong_reference_lets_the_venue_reject(fake) -> None:
 # ---------------------------------------------------------------- check-exchange
 
 
-@pytest.fixture
-def keys(monkeypatch):
-    monkeypatch.setenv("BINANCE_API_KEY", DOC_API_KEY)
-    monkeypatch.setenv("BINANCE_API_SECRET", DOC_API_SECRET)
-
-
 def _check(fake: FakeBinance, kind: str, capsys, *extra: str) -> tuple[int, dict]:
-    code = main(
-        [
-            "check-exchange",
-            "--exchange",
-            kind,
-            "--symbol",
-            "BTCUSDT",
-            "--base-url",
-            fake.url,
-            "--json",
-            *extra,
-        ]
-    )
-    return code, json.loads(capsys.readouterr().out)
+    return run_check_exchange(fake.url, kind, capsys, *extra)
 
 
 @pytest.mark.parametrize(
@@ -325,7 +305,9 @@ def _check(fake: FakeBinance, kind: str, capsys, *extra: str) -> tuple[int, dict
         ("binance-spot", None, D("0.8")),  # the fake's spot bid band 0.8..1.2
     ],
 )
-def test_check_exchange_bids_as_far_as_the_band_allows(fake, keys, capsys, kind, band, lowest):
+def test_check_exchange_bids_as_far_as_the_band_allows(
+    fake, binance_keys, capsys, kind, band, lowest
+):
     if band is not None:
         fake.futures_percent = band
     code, report = _check(fake, kind, capsys)
@@ -340,13 +322,13 @@ def test_check_exchange_bids_as_far_as_the_band_allows(fake, keys, capsys, kind,
     assert fake.open_order_count() == 0
 
 
-def test_check_exchange_margin_option_moves_the_price(fake, keys, capsys) -> None:
+def test_check_exchange_margin_option_moves_the_price(fake, binance_keys, capsys) -> None:
     code, report = _check(fake, "binance-futures", capsys, "--margin", "0.5")
     assert code == 0
     assert D(report["steps"][4]["price"]) == D("58500.00")  # 57000.00475 + 0.5 * room, down
 
 
-def test_check_exchange_distance_outside_the_band_fails_without_sending(fake, keys, capsys):
+def test_check_exchange_distance_outside_the_band_fails_without_sending(fake, binance_keys, capsys):
     code, report = _check(fake, "binance-futures", capsys, "--distance", "0.10")
     assert code == 1 and not report["ok"]
     failed = report["steps"][-1]

@@ -229,6 +229,8 @@ class Kline:
     close: float
     volume: float  # base asset
     close_time_ms: int
+    trades: int = 0
+    taker_buy_volume: float | None = None  # base asset bought by takers; None when unknown
 
 
 class Exchange(ABC):

@@ -442,6 +442,8 @@ class BinanceExchange(Exchange):
                 float(r[4]),
                 float(r[5]),
                 int(r[6]),
+                int(r[8]) if len(r) > 9 else 0,
+                float(r[9]) if len(r) > 9 else None,
             )
             for r in rows
         ]

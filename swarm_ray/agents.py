@@ -1,0 +1,448 @@
+"""The four agents: plain role logic, model clients, and one thin Ray actor per role.
+
+Each cycle an agent receives the cycle's features (``CycleInput``), asks its model (on Ray
+Serve, one batched request for every symbol of the call), applies its role's rules and returns
+an immutable ``Opinion``. The logic classes are pure and testable without Ray; ``AgentActor`` is
+the Ray wrapper. When the model cannot answer (Serve overloaded, down, or too slow) the agent
+still answers in time: ``stand_aside`` with the reason, so the cycle falls back to the safe
+action instead of hanging.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+from pydantic import Field
+
+from envs.actions import ACTION_NAMES, Action
+from swarm_ray.config import StrictModel
+from swarm_ray.consensus import ROLES
+from swarm_ray.domain import MarketSnapshot, Opinion
+from swarm_ray.llm.sentiment import LLMConfig, Sentiment, SentimentClient
+from swarm_ray.quoting import QuotingParams
+
+__all__ = [
+    "AgentConfig",
+    "CycleInput",
+    "ExecutionAgentLogic",
+    "LocalModelClient",
+    "MarketAnalystLogic",
+    "ModelClient",
+    "RiskManagerLogic",
+    "ServeModelClient",
+    "StrategyOptimizerLogic",
+    "agent_actor_name",
+    "make_logic",
+]
+
+log = logging.getLogger(__name__)
+NAMESPACE = "swarm_ray"
+SERVE_APP = "swarm_models"
+# the analyst's five classes as a direction in [-1, 1]
+_CLASS_DIRECTION = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
+
+
+def agent_actor_name(role: str) -> str:
+    return f"agent:{role}"
+
+
+class AgentConfig(StrictModel):
+    """How the agents reach their models and the role rules' thresholds."""
+
+    inference: str = Field(
+        "serve", pattern="^(serve|local)$", description="serve: Ray Serve; local: in the actor"
+    )
+    serve_app: str = SERVE_APP
+    models_dir: str = "models"
+    model_timeout_s: float = Field(0.25, gt=0, description="longest wait for a model answer")
+    analyst_lean: float = Field(
+        0.15, ge=0, le=1, description="fused direction beyond which the analyst votes a skew"
+    )
+    risk_emergency_drawdown: float = Field(
+        0.12, gt=0, le=1, description="risk manager votes emergency_stop at this drawdown"
+    )
+    risk_reduce_inventory: float = Field(
+        0.9, gt=0, le=1, description="risk manager votes to reduce beyond this share of max"
+    )
+    risk_max_volatility_bps: float = Field(
+        40.0, gt=0, description="risk manager votes stand_aside above this 1-bar volatility"
+    )
+    llm: LLMConfig = LLMConfig(enabled=False)
+    quoting: QuotingParams = QuotingParams()
+
+
+@dataclass(frozen=True, slots=True)
+class CycleInput:
+    """What every agent sees in one cycle of one symbol."""
+
+    symbol: str
+    cycle: int
+    time_ns: int
+    mid: float
+    analysis: tuple[float, ...]
+    """The 20 market-analysis features."""
+    observation: tuple[float, ...]
+    """The 15-column agent observation the DQN policies were trained on."""
+    inventory_share: float
+    """Position over the maximum position, in [-1, 1]."""
+    drawdown: float
+    """Drawdown from peak equity, as a fraction."""
+    volatility_bps: float
+    data_problems: tuple[str, ...] = ()
+    snapshot: MarketSnapshot | None = field(default=None, repr=False)
+
+
+class ModelClient(Protocol):
+    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        """One answer dict per row (the Serve response contract)."""
+        ...
+
+
+class ServeModelClient:
+    """A model deployed on Ray Serve, called through its ``DeploymentHandle``."""
+
+    def __init__(self, name: str, app: str = SERVE_APP) -> None:
+        self.name, self.app = name, app
+        self._handle: Any = None
+
+    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        if self._handle is None:
+            from ray import serve
+
+            self._handle = serve.get_deployment_handle(self.name, app_name=self.app)
+        return await self._handle.predict_many.remote(rows)
+
+
+class LocalModelClient:
+    """The same model loaded in this process (for runs without Serve, and for tests)."""
+
+    def __init__(self, name: str, models_dir: str) -> None:
+        from swarm_ray.config import resolve_path
+        from swarm_ray.training.registry import latest_dir, read_card
+
+        self.name = name
+        vdir = latest_dir(resolve_path(models_dir), name)
+        card = read_card(vdir)
+        self.version = str(card.get("version", vdir.name))
+        if card.get("kind") == "market_analysis":
+            from swarm_ray.training.analysis import load_analysis_model
+
+            self._analysis = load_analysis_model(resolve_path(models_dir), name)
+            self._policy = None
+        else:
+            from swarm_ray.training.registry import load_policy
+
+            self._policy = load_policy(vdir)
+            self._analysis = None
+
+    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+        rows = np.asarray(rows, dtype=np.float32)
+        if self._policy is not None:
+            q = self._policy.q_values(rows)
+            z = np.exp(q - q.max(axis=-1, keepdims=True))
+            p = z / z.sum(axis=-1, keepdims=True)
+            a = q.argmax(axis=-1)
+            return [
+                {
+                    "action": int(a[i]),
+                    "action_name": ACTION_NAMES[int(a[i])],
+                    "q_values": q[i].tolist(),
+                    "confidence": float(p[i, a[i]]),
+                    "model_version": self.version,
+                }
+                for i in range(len(rows))
+            ]
+        assert self._analysis is not None
+        probs = self._analysis.predict_proba(rows)
+        out = []
+        for row in probs:
+            k = int(row.argmax())
+            out.append(
+                {
+                    "action": k,
+                    "action_name": self._analysis.classes[k],
+                    "probabilities": row.tolist(),
+                    "confidence": float(row[k]),
+                    "model_version": self.version,
+                }
+            )
+        return out
+
+
+def _model_action(answer: dict[str, Any]) -> tuple[Action, float, str]:
+    return Action(int(answer["action"])), float(answer["confidence"]), str(answer["model_version"])
+
+
+def _bad_data(agent: str, inp: CycleInput) -> Opinion:
+    return Opinion(
+        agent, Action.STAND_ASIDE, 1.0, "rules", "bad data: " + "; ".join(inp.data_problems)
+    )
+
+
+def _no_model(agent: str, reason: str) -> Opinion:
+    return Opinion(agent, Action.STAND_ASIDE, 1.0, "none", f"model unavailable: {reason}")
+
+
+class RoleLogic:
+    """One role's rules on top of its model's answer."""
+
+    role: str = ""
+    model: str = ""
+
+    def __init__(self, cfg: AgentConfig) -> None:
+        self.cfg = cfg
+
+    def model_input(self, inp: CycleInput) -> tuple[float, ...]:
+        return inp.observation
+
+    def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
+        raise NotImplementedError
+
+
+class RiskManagerLogic(RoleLogic):
+    """A DQN policy trained with a risk-averse reward, under hard rules it cannot overrule."""
+
+    role = model = "risk_manager"
+
+    def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
+        c = self.cfg
+        if inp.drawdown >= c.risk_emergency_drawdown:
+            return Opinion(
+                self.role, Action.EMERGENCY_STOP, 1.0, "rules",
+                f"drawdown {inp.drawdown:.1%} >= {c.risk_emergency_drawdown:.0%}",
+            )  # fmt: skip
+        if inp.data_problems:
+            return _bad_data(self.role, inp)
+        if abs(inp.inventory_share) >= c.risk_reduce_inventory:
+            act = Action.REDUCE_SELL if inp.inventory_share > 0 else Action.REDUCE_BUY
+            return Opinion(
+                self.role, act, 0.9, "rules", f"inventory at {inp.inventory_share:+.0%} of max"
+            )
+        if inp.volatility_bps > c.risk_max_volatility_bps:
+            return Opinion(
+                self.role, Action.STAND_ASIDE, 0.9, "rules",
+                f"volatility {inp.volatility_bps:.1f} bps > {c.risk_max_volatility_bps:.0f}",
+            )  # fmt: skip
+        if answer is None:
+            return _no_model(self.role, note)
+        action, conf, version = _model_action(answer)
+        return Opinion(
+            self.role, action, conf, version, f"policy: {action.label} q-weight {conf:.2f}"
+        )
+
+
+class StrategyOptimizerLogic(RoleLogic):
+    """A DQN quoting policy (PnL with an inventory penalty); owns the quoting parameters."""
+
+    role = model = "strategy_optimizer"
+
+    def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
+        if inp.data_problems:
+            return _bad_data(self.role, inp)
+        if answer is None:
+            return _no_model(self.role, note)
+        action, conf, version = _model_action(answer)
+        q = self.cfg.quoting
+        why = f"policy: {action.label} ({q.tight_bps:g}/{q.wide_bps:g} bps, {q.levels} lvl)"
+        return Opinion(self.role, action, conf, version, why)
+
+
+class ExecutionAgentLogic(RoleLogic):
+    """A DQN policy trained for spread capture and fill quality: refresh or pull quotes."""
+
+    role = model = "execution_agent"
+
+    def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
+        if inp.data_problems:
+            return _bad_data(self.role, inp)
+        if answer is None:
+            return _no_model(self.role, note)
+        action, conf, version = _model_action(answer)
+        return Opinion(
+            self.role, action, conf, version, f"policy: {action.label} q-weight {conf:.2f}"
+        )
+
+
+class MarketAnalystLogic(RoleLogic):
+    """The market-analysis network fused with LLM sentiment by confidence weighting.
+
+    direction = (c_net d_net + c_llm s_llm) / (c_net + c_llm), with d_net the network's expected
+    class direction in [-1, 1] and s_llm the sentiment score; the fused confidence is the
+    confidence-weighted mean of the two confidences. A direction beyond ``analyst_lean`` votes a
+    skew toward it, otherwise a symmetric tight quote.
+    """
+
+    role = model = "market_analyst"
+
+    def model_input(self, inp: CycleInput) -> tuple[float, ...]:
+        return inp.analysis
+
+    def fuse(
+        self, probabilities: Sequence[float], sentiment: Sentiment | None
+    ) -> tuple[float, float]:
+        p = np.asarray(probabilities, dtype=np.float64)
+        d_net, c_net = float(p @ _CLASS_DIRECTION), float(p.max())
+        s, c_llm = (sentiment.score, sentiment.confidence) if sentiment else (0.0, 0.0)
+        w = c_net + c_llm
+        if w <= 0:
+            return 0.0, 0.0
+        return (c_net * d_net + c_llm * s) / w, (c_net * c_net + c_llm * c_llm) / w
+
+    def opinion(
+        self,
+        inp: CycleInput,
+        answer: dict[str, Any] | None,
+        note: str = "",
+        sentiment: Sentiment | None = None,
+    ) -> Opinion:
+        if inp.data_problems:
+            return _bad_data(self.role, inp)
+        if answer is None:
+            return _no_model(self.role, note)
+        direction, conf = self.fuse(answer["probabilities"], sentiment)
+        lean = self.cfg.analyst_lean
+        action = (
+            Action.SKEW_BUY if direction > lean
+            else Action.SKEW_SELL if direction < -lean
+            else Action.QUOTE_TIGHT
+        )  # fmt: skip
+        llm = (
+            f", llm {sentiment.score:+.2f}@{sentiment.confidence:.2f}"
+            if sentiment and not sentiment.is_neutral
+            else ", llm neutral"
+        )
+        why = (
+            f"net {answer['action_name']} p={answer['confidence']:.2f}{llm} -> dir {direction:+.2f}"
+        )
+        conf = min(1.0, max(0.0, conf))
+        return Opinion(self.role, action, conf, str(answer["model_version"]), why)
+
+
+LOGIC: dict[str, type[RoleLogic]] = {
+    "market_analyst": MarketAnalystLogic,
+    "risk_manager": RiskManagerLogic,
+    "strategy_optimizer": StrategyOptimizerLogic,
+    "execution_agent": ExecutionAgentLogic,
+}
+assert set(LOGIC) == set(ROLES)
+
+
+def make_logic(role: str, cfg: AgentConfig) -> RoleLogic:
+    if role not in LOGIC:
+        raise ValueError(f"unknown agent role {role!r}; known: {sorted(LOGIC)}")
+    return LOGIC[role](cfg)
+
+
+class Agent:
+    """One role's logic with its model client and (for the analyst) the LLM; async, no Ray."""
+
+    def __init__(
+        self,
+        role: str,
+        cfg: AgentConfig,
+        client: ModelClient | None = None,
+        sentiment: SentimentClient | None = None,
+    ) -> None:
+        self.role = role
+        self.cfg = cfg
+        self.logic = make_logic(role, cfg)
+        if client is None:
+            client = (
+                ServeModelClient(self.logic.model, cfg.serve_app)
+                if cfg.inference == "serve"
+                else LocalModelClient(self.logic.model, cfg.models_dir)
+            )
+        self.client = client
+        self.sentiment_client = sentiment
+        self._sentiment: dict[str, Sentiment] = {}
+        self._pending: set[str] = set()
+        self._tasks: set[asyncio.Future[None]] = set()
+        self.calls = 0
+        self.model_failures = 0
+
+    def _refresh_sentiment(self, inp: CycleInput) -> None:
+        """Ask the LLM in a worker thread; the cycle uses the newest answer it already has."""
+        if self.sentiment_client is None or inp.snapshot is None or inp.symbol in self._pending:
+            return
+        self._pending.add(inp.symbol)
+        client, snap = self.sentiment_client, inp.snapshot
+
+        async def ask() -> None:
+            try:
+                s = await asyncio.to_thread(client.sentiment, snap)
+                self._sentiment[inp.symbol] = s
+            finally:
+                self._pending.discard(inp.symbol)
+
+        task = asyncio.ensure_future(ask())
+        self._tasks.add(task)  # keep a reference until done (the loop holds only weak ones)
+        task.add_done_callback(self._tasks.discard)
+
+    async def opine_many(self, inputs: Sequence[CycleInput]) -> list[Opinion]:
+        """One opinion per input, in order; one model request for all inputs with good data."""
+        self.calls += 1
+        answers: list[dict[str, Any] | None] = [None] * len(inputs)
+        note = ""
+        idx = [i for i, inp in enumerate(inputs) if not inp.data_problems]
+        if idx:
+            rows = np.array([self.logic.model_input(inputs[i]) for i in idx], dtype=np.float32)
+            try:
+                got = await asyncio.wait_for(
+                    self.client.predict_many(rows), timeout=self.cfg.model_timeout_s
+                )
+                for i, a in zip(idx, got, strict=True):
+                    answers[i] = a
+            except TimeoutError:
+                self.model_failures += 1
+                note = f"no answer within {self.cfg.model_timeout_s}s"
+            except Exception as exc:  # overload, Serve down, replica dying: vote safe
+                self.model_failures += 1
+                note = f"{type(exc).__name__}: {str(exc)[:120]}"
+        out = []
+        for inp, ans in zip(inputs, answers, strict=True):
+            if isinstance(self.logic, MarketAnalystLogic):
+                self._refresh_sentiment(inp)
+                op = self.logic.opinion(inp, ans, note, self._sentiment.get(inp.symbol))
+            else:
+                op = self.logic.opinion(inp, ans, note)
+            out.append(op)
+        return out
+
+
+class AgentActorImpl:
+    """The Ray actor body of one agent (decorated in ``swarm_ray.runtime``)."""
+
+    def __init__(self, role: str, cfg_data: dict[str, Any]) -> None:
+        from swarm_ray.llm.groq_sentiment import GroqSentiment
+
+        cfg = AgentConfig.model_validate(cfg_data)
+        sentiment = GroqSentiment(cfg.llm) if role == "market_analyst" and cfg.llm.enabled else None
+        self.agent = Agent(role, cfg, sentiment=sentiment)
+        self.started = time.time()
+
+    async def opine_many(self, inputs: list[CycleInput]) -> list[Opinion]:
+        return await self.agent.opine_many(inputs)
+
+    async def quoting_params(self) -> dict[str, Any]:
+        return self.agent.cfg.quoting.model_dump()
+
+    async def set_quoting_params(self, params: dict[str, Any]) -> dict[str, Any]:
+        q = QuotingParams.model_validate({**self.agent.cfg.quoting.model_dump(), **params})
+        cfg = self.agent.cfg.model_copy(update={"quoting": q})
+        self.agent.cfg = cfg
+        self.agent.logic.cfg = cfg
+        return q.model_dump()
+
+    async def info(self) -> dict[str, Any]:
+        return {
+            "role": self.agent.role,
+            "calls": self.agent.calls,
+            "model_failures": self.agent.model_failures,
+            "up_s": time.time() - self.started,
+        }

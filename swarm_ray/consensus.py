@@ -1,0 +1,161 @@
+"""Weighted consensus over the agents' opinions: a pure function, no Ray, no I/O.
+
+score(a) = sum of weight_i * confidence_i over the agents voting for a. The top-scoring action
+wins when its share of the total score reaches the threshold and the agents that answered carry
+at least the quorum of the configured weight; otherwise the safe action applies. The risk
+manager's ``emergency_stop`` overrides everything, whatever the other votes say.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from pydantic import Field, field_validator, model_validator
+
+from envs.actions import Action
+from swarm_ray.config import StrictModel
+from swarm_ray.domain import Opinion
+
+__all__ = ["ROLES", "SAFETY_RANK", "Consensus", "ConsensusConfig", "decide"]
+
+ROLES: tuple[str, ...] = ("market_analyst", "risk_manager", "strategy_optimizer", "execution_agent")
+RISK_MANAGER = "risk_manager"
+
+# Lower is safer; ties between equal scores go to the safer action so the outcome is
+# deterministic and never more aggressive than a tie warrants.
+SAFETY_RANK: dict[Action, int] = {
+    Action.EMERGENCY_STOP: 0,
+    Action.STAND_ASIDE: 1,
+    Action.REDUCE_BUY: 2,
+    Action.REDUCE_SELL: 2,
+    Action.QUOTE_WIDE: 3,
+    Action.SKEW_BUY: 4,
+    Action.SKEW_SELL: 4,
+    Action.QUOTE_TIGHT: 5,
+}
+
+
+class ConsensusConfig(StrictModel):
+    """Agent weights, the winning share and the quorum of responding weight."""
+
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {
+            "market_analyst": 0.25,
+            "risk_manager": 0.30,
+            "strategy_optimizer": 0.20,
+            "execution_agent": 0.25,
+        },
+        description="vote weight of each agent role",
+    )
+    threshold: float = Field(0.65, gt=0, le=1, description="share of the score the winner needs")
+    quorum: float = Field(
+        0.5, gt=0, le=1, description="share of the configured weight that must answer"
+    )
+    safe_action: Action = Field(Action.STAND_ASIDE, description="what applies without consensus")
+
+    @field_validator("weights")
+    @classmethod
+    def _weights(cls, v: dict[str, float]) -> dict[str, float]:
+        if not v:
+            raise ValueError("at least one agent weight is needed")
+        for name, w in v.items():
+            if not (w >= 0):
+                raise ValueError(f"weight of {name!r} must be >= 0, got {w}")
+        if sum(v.values()) <= 0:
+            raise ValueError("weights must not all be zero")
+        return v
+
+    @field_validator("safe_action", mode="before")
+    @classmethod
+    def _action_by_name(cls, v: object) -> object:
+        if isinstance(v, str) and not v.isdigit():
+            try:
+                return Action[v.upper()]
+            except KeyError:
+                raise ValueError(f"unknown action {v!r}") from None
+        return v
+
+    @model_validator(mode="after")
+    def _safe(self) -> ConsensusConfig:
+        if self.safe_action not in (Action.STAND_ASIDE, Action.EMERGENCY_STOP):
+            raise ValueError("safe_action must be stand_aside or emergency_stop")
+        return self
+
+    @property
+    def total_weight(self) -> float:
+        return float(sum(self.weights.values()))
+
+
+@dataclass(frozen=True, slots=True)
+class Consensus:
+    """The outcome of one vote."""
+
+    action: Action
+    """What the swarm does (before the risk gate)."""
+    winner: Action | None
+    """The top-scoring action, whether or not it carried."""
+    share: float
+    """The winner's share of the total score, in [0, 1] (0 without votes)."""
+    confidence: float
+    """The winner's score over the responding weight: the weighted confidence behind it."""
+    responding_weight: float
+    """Share of the configured weight whose agents answered, in [0, 1]."""
+    reason: str
+    """``consensus``, ``emergency_stop``, ``no_quorum``, ``below_threshold`` or ``no_votes``."""
+    scores: Mapping[str, float] = field(default_factory=dict)
+    """score by action name, for the journal and the dashboard."""
+
+    @property
+    def carried(self) -> bool:
+        return self.reason in ("consensus", "emergency_stop")
+
+
+def _tie_key(item: tuple[Action, float]) -> tuple[float, int, int]:
+    action, score = item
+    return (-score, SAFETY_RANK[action], int(action))
+
+
+def decide(opinions: Iterable[Opinion], cfg: ConsensusConfig) -> Consensus:
+    """The consensus of ``opinions`` (one per agent that answered in time) under ``cfg``.
+
+    Opinions from agents without a configured weight are ignored; a second opinion from the
+    same agent is ignored too (the first one counts).
+    """
+    weights = cfg.weights
+    total = cfg.total_weight
+    seen: dict[str, Opinion] = {}
+    for op in opinions:
+        if op.agent_id in weights and op.agent_id not in seen:
+            seen[op.agent_id] = op
+    responding = sum(weights[a] for a in seen) / total
+    risk = seen.get(RISK_MANAGER)
+    scores: dict[Action, float] = {}
+    for agent, op in seen.items():
+        scores[op.action] = scores.get(op.action, 0.0) + weights[agent] * op.confidence
+    score_sum = sum(scores.values())
+    named = {a.label: s for a, s in sorted(scores.items())}
+
+    if risk is not None and risk.action is Action.EMERGENCY_STOP:
+        share = scores[Action.EMERGENCY_STOP] / score_sum if score_sum > 0 else 1.0
+        conf = risk.confidence
+        return Consensus(
+            Action.EMERGENCY_STOP, Action.EMERGENCY_STOP, share, conf, responding,
+            "emergency_stop", named,
+        )  # fmt: skip
+    if not seen:
+        return Consensus(cfg.safe_action, None, 0.0, 0.0, 0.0, "no_votes", named)
+    winner, best = min(scores.items(), key=_tie_key)
+    share = best / score_sum if score_sum > 0 else 0.0
+    resp_w = sum(weights[a] for a in seen)
+    confidence = best / resp_w if resp_w > 0 else 0.0
+    if responding + 1e-12 < cfg.quorum:
+        reason = "no_quorum"
+    elif score_sum <= 0 or share + 1e-12 < cfg.threshold:
+        reason = "below_threshold"
+    else:
+        reason = "consensus"
+    # a non-risk agent voting emergency_stop has no override power: it is just a vote, and a
+    # carried emergency_stop vote is honoured as such
+    action = winner if reason == "consensus" else cfg.safe_action
+    return Consensus(action, winner, share, confidence, responding, reason, named)

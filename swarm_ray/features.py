@@ -1,0 +1,271 @@
+"""Live features: the coordinator's rolling bar window turned into model inputs each cycle.
+
+Two vectors, built exactly as the models saw them in training:
+
+- the 20 market-analysis features (``swarm_ray.training.analysis.analysis_features``), here in
+  numpy for the newest bar only, because pandas costs milliseconds a cycle;
+- the 15-column agent observation of the environment (``envs.features``): its market columns
+  from ``market_features`` over the window, its agent columns (inventory, time left, unrealised
+  PnL, drawdown, time since the last fill) scaled as the env scales them.
+
+Both use exponential averages seeded at the start of the window; with ``WINDOW`` bars the seed's
+weight has decayed below 1e-7, so the values match the training features (tested).
+
+The env's episodes are ``n_steps`` bars long and its ``time_left`` runs from 1 to 0 over each;
+live trading has no episode, so the swarm runs on sessions of ``n_steps`` bars aligned to UTC
+midnight, and resets the drawdown reference at each session start, as an episode would.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from envs.features import (
+    DRAWDOWN,
+    FILL_MEMORY_STEPS,
+    INVENTORY,
+    N_OBS,
+    OBS_HIGH,
+    OBS_LOW,
+    TIME_LEFT,
+    TIME_SINCE_FILL,
+    UNREALIZED_PNL,
+    ema,
+    market_features,
+)
+from swarm_ray.config import PROJECT_ROOT
+from swarm_ray.exchanges.base import Kline
+
+__all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec", "analysis_features_last"]
+
+WINDOW = 256
+MIN_BARS = 61
+"""Bars needed before features are defined (the longest look-back is 60 bars)."""
+N_ANALYSIS = 20
+
+
+@dataclass(frozen=True, slots=True)
+class ObservationSpec:
+    """The scales of the policies' training env, needed to build their observation live."""
+
+    ref_vol: float
+    """Reference one-bar volatility of simple returns of the training data."""
+    step_sigma: float
+    """Typical one-bar price change of the training data (price units)."""
+    mean_volume: float | None
+    order_size: float
+    max_inventory: float
+    n_steps: int
+    analysis_ref_vol: float = 1e-4
+    """The market-analysis network's reference volatility (from its feature layout)."""
+
+    @property
+    def pnl_unit(self) -> float:
+        return 10.0 * self.order_size * self.step_sigma or 1.0
+
+    @classmethod
+    def from_card(cls, card: dict[str, Any], analysis_ref_vol: float = 1e-4) -> ObservationSpec:
+        """Scales from a policy's model card (its ``env_config``), reading its training days'
+        klines from the project's ``data/`` when the recorded paths are elsewhere."""
+        from envs.config import make_config
+        from envs.data.klines import load_klines
+
+        env_cfg = dict(card.get("env_config") or {"preset": "replay"})
+        cfg = make_config(env_cfg)
+        files = []
+        for f in cfg.midprice.files:
+            p = Path(f)
+            if not p.is_file():
+                p = PROJECT_ROOT / "data" / "binance-spot-1m" / p.name
+            files.append(str(p))
+        if cfg.midprice.kind == "replay" and files and all(Path(f).is_file() for f in files):
+            df = load_klines(files)
+            close = df["close"].to_numpy(np.float64)
+            r = np.diff(close) / close[:-1]
+            ref_vol = float(np.std(r)) if len(r) > 1 and np.std(r) > 0 else 1e-4
+            step_sigma = float(np.std(np.diff(close)))
+            mean_volume: float | None = float(df["volume"].mean())
+        else:
+            ref_vol, step_sigma, mean_volume = 1e-4, 1.0, None
+        return cls(
+            ref_vol=ref_vol,
+            step_sigma=step_sigma,
+            mean_volume=mean_volume,
+            order_size=cfg.actions.order_size,
+            max_inventory=cfg.max_inventory,
+            n_steps=cfg.n_steps,
+            analysis_ref_vol=analysis_ref_vol,
+        )
+
+
+def _std1(x: np.ndarray) -> float:
+    """pandas' rolling std: sample std (ddof 1), 0 for fewer than two values."""
+    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+
+
+def analysis_features_last(
+    open_: np.ndarray,
+    high: np.ndarray,
+    low: np.ndarray,
+    close: np.ndarray,
+    volume: np.ndarray,
+    taker_buy: np.ndarray,
+    trades: np.ndarray,
+    open_time_ms: int,
+    ref_vol: float,
+) -> np.ndarray:
+    """The 20 analysis features of the newest bar (float32), as ``analysis_features`` gives."""
+    ref = ref_vol if ref_vol > 0 else 1e-4
+    n = len(close)
+    c = close[-1]
+    logc = np.log(close)
+    out = np.zeros(N_ANALYSIS, dtype=np.float64)
+    for j, h in enumerate((1, 5, 15, 30, 60)):
+        out[j] = (logc[-1] - logc[-1 - h]) / (ref * math.sqrt(h)) if n > h else 0.0
+    r1 = np.diff(logc[-61:], prepend=logc[-61] if n > 60 else logc[0])
+    if n <= 60:
+        r1[0] = 0.0
+    out[5] = _std1(r1[-20:]) / ref
+    out[6] = _std1(r1[-60:]) / ref
+    out[7] = (high[-1] - low[-1]) / c / ref
+    out[8] = (c - open_[-1]) / c / ref
+    v15 = volume[-15:]
+    share = np.divide(taker_buy[-15:], v15, out=np.full(len(v15), 0.5), where=v15 > 0)
+    imb = 2.0 * share - 1.0
+    out[9] = imb[-1]
+    out[10] = float(np.mean(imb))
+    out[11] = math.log(max(volume[-1], 1e-12) / max(float(np.mean(volume[-60:])), 1e-12))
+    out[12] = math.log(max(trades[-1], 1.0) / max(float(np.mean(trades[-60:])), 1.0))
+    diff = np.diff(close, prepend=close[:1])
+    series = np.stack([np.maximum(diff, 0.0), np.maximum(-diff, 0.0), close, close])
+    gain, loss, fast, slow = ema(series, np.array([[1 / 14], [1 / 14], [2 / 13], [2 / 27]]))
+    tot = gain[-1] + loss[-1]
+    out[13] = (gain[-1] - loss[-1]) / tot if tot > 0 else 0.0
+    macd = (fast - slow) / close / ref
+    out[14] = macd[-1]
+    out[15] = macd[-1] - ema(macd, 2 / 10)[-1]
+    w20 = close[-20:]
+    std20 = _std1(w20)
+    out[16] = (c - float(np.mean(w20))) / (2 * std20) if std20 > 0 else 0.0
+    hi, lo = float(np.max(high[-60:])), float(np.min(low[-60:]))
+    out[17] = 2.0 * ((c - lo) / (hi - lo) if hi > lo else 0.5) - 1.0
+    minute = (open_time_ms // 60_000) % 1440
+    out[18] = math.sin(2 * math.pi * minute / 1440)
+    out[19] = math.cos(2 * math.pi * minute / 1440)
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    return np.clip(out, -20.0, 20.0).astype(np.float32)
+
+
+class BarWindow:
+    """The last ``WINDOW`` closed 1-minute bars of one symbol, and the features they give."""
+
+    def __init__(self, spec: ObservationSpec, maxlen: int = WINDOW) -> None:
+        self.spec = spec
+        self._bars: deque[Kline] = deque(maxlen=maxlen)
+
+    def __len__(self) -> int:
+        return len(self._bars)
+
+    @property
+    def last_open_ms(self) -> int | None:
+        return self._bars[-1].open_time_ms if self._bars else None
+
+    @property
+    def last(self) -> Kline | None:
+        return self._bars[-1] if self._bars else None
+
+    def extend(self, bars: Iterable[Kline]) -> int:
+        """Append the bars newer than the newest held (older ones are ignored); returns how
+        many were new."""
+        added = 0
+        for b in bars:
+            last = self.last_open_ms
+            if last is None or b.open_time_ms > last:
+                self._bars.append(b)
+                added += 1
+        return added
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        bars = self._bars
+        cols = np.array(
+            [
+                (
+                    b.open,
+                    b.high,
+                    b.low,
+                    b.close,
+                    b.volume,
+                    b.taker_buy_volume if b.taker_buy_volume is not None else 0.5 * b.volume,
+                    float(b.trades),
+                )
+                for b in bars
+            ],
+            dtype=np.float64,
+        ).T
+        keys = ("open", "high", "low", "close", "volume", "taker_buy", "trades")
+        return dict(zip(keys, cols, strict=True))
+
+    def volatility_bps(self, n: int = 20) -> float:
+        """Standard deviation of the last ``n`` one-bar simple returns, in bps."""
+        close = np.array([b.close for b in list(self._bars)[-(n + 1) :]], dtype=np.float64)
+        if len(close) < 3:
+            return 0.0
+        return float(np.std(np.diff(close) / close[:-1]) * 1e4)
+
+    def features(self) -> tuple[np.ndarray, np.ndarray]:
+        """(analysis features (20,), market columns of the observation (15,), agent columns 0)."""
+        if len(self._bars) < MIN_BARS:
+            raise ValueError(f"warming up: {len(self._bars)} of {MIN_BARS} bars")
+        a = self.arrays()
+        last = self._bars[-1]
+        analysis = analysis_features_last(
+            a["open"],
+            a["high"],
+            a["low"],
+            a["close"],
+            a["volume"],
+            a["taker_buy"],
+            a["trades"],
+            last.open_time_ms,
+            self.spec.analysis_ref_vol,
+        )
+        market = market_features(
+            a["close"],
+            self.spec.ref_vol,
+            a["high"],
+            a["low"],
+            a["volume"],
+            a["taker_buy"],
+            self.spec.mean_volume,
+        )[-1]
+        return analysis, market.astype(np.float32)
+
+
+def agent_observation(
+    market_row: np.ndarray,
+    spec: ObservationSpec,
+    *,
+    inventory: float,
+    unrealized_pnl: float,
+    drawdown: float,
+    bars_since_fill: float,
+    bar_open_ms: int,
+) -> np.ndarray:
+    """The 15-column observation: ``market_row``'s market columns plus the agent columns."""
+    obs = np.array(market_row, dtype=np.float32, copy=True)
+    assert obs.shape == (N_OBS,)
+    unit = spec.pnl_unit
+    obs[INVENTORY] = inventory / spec.max_inventory
+    minute = bar_open_ms // 60_000
+    obs[TIME_LEFT] = 1.0 - (minute % spec.n_steps) / spec.n_steps
+    obs[UNREALIZED_PNL] = unrealized_pnl / unit
+    obs[DRAWDOWN] = drawdown / unit
+    obs[TIME_SINCE_FILL] = bars_since_fill / FILL_MEMORY_STEPS
+    return np.clip(obs, OBS_LOW, OBS_HIGH)

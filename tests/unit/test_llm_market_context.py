@@ -176,8 +176,12 @@ def test_recent_klines_through_the_adapter(groq) -> None:
             got = ex.recent_klines("BTCUSDT", "5m", 2)
             ex.close()
             assert got == [
-                Kline(1_720_000_300_000, 100.0, 106.5, 95.0, 101.5, 2.0, 1_720_000_599_999),
-                Kline(1_720_000_600_000, 101.5, 106.5, 94.25, 99.25, 3.5, 1_720_000_899_999),
+                Kline(
+                    1_720_000_300_000, 100.0, 106.5, 95.0, 101.5, 2.0, 1_720_000_599_999, 10, 0.0
+                ),
+                Kline(
+                    1_720_000_600_000, 101.5, 106.5, 94.25, 99.25, 3.5, 1_720_000_899_999, 10, 0.0
+                ),
             ]
             with pytest.raises(ValueError, match="limit"):
                 ex.recent_klines("BTCUSDT", "5m", 5000)

@@ -17,6 +17,11 @@ COMMANDS: dict[str, str] = {
     "train": "swarm_ray.commands.train",
     "check-exchange": "swarm_ray.commands.check_exchange",
     "check-llm": "swarm_ray.commands.check_llm",
+    "run": "swarm_ray.commands.run",
+    "status": "swarm_ray.commands.status",
+    "stop": "swarm_ray.commands.stop",
+    "explain": "swarm_ray.commands.explain",
+    "kill-switch": "swarm_ray.commands.kill_switch",
 }
 
 

@@ -604,6 +604,15 @@ class Journal:
         ).fetchone()
         return row[0]
 
+    def symbols(self) -> list[str]:
+        """Every symbol with a cycle, an order or a kill-switch event in this journal."""
+        rows = self._conn.execute(
+            "SELECT symbol FROM cycles UNION SELECT symbol FROM orders"
+            " UNION SELECT scope FROM kill_switch_events WHERE scope != ?",
+            (_GLOBAL,),
+        ).fetchall()
+        return sorted(r[0] for r in rows)
+
     # -- orders
 
     def record_intent(self, intent: OrderIntent, *, cycle: int | None = None) -> None:

@@ -1,0 +1,30 @@
+"""``swarm-ray status``: every running swarm's last cycle, from its coordinator actors."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="show the running swarms (coordinator actors)")
+    p.add_argument("--address", default="auto", help="Ray cluster address (default auto)")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from rich.console import Console
+
+    from swarm_ray import runtime
+    from swarm_ray.commands._swarm import init_ray, status_table
+
+    init_ray(args.address)
+    statuses = runtime.swarm_status()
+    if args.json:
+        print(json.dumps(statuses, indent=2, default=str))
+    elif not statuses:
+        print("no swarm is running on this cluster")
+    else:
+        Console().print(status_table(statuses))
+    return 0 if statuses else 1

@@ -1,0 +1,548 @@
+"""The coordinator of one symbol: the cycle of DESIGN.md as plain Python (no Ray here).
+
+One cycle: snapshot -> features -> (opinions, gathered by the caller) -> consensus -> risk gate
+-> quote ladder -> order diff -> journal -> orders -> metrics. ``prepare`` does the part before
+the opinions and ``act`` the rest, so that a Ray actor can gather the opinions of many symbols
+in one call per agent.
+
+Order safety:
+- every intent is committed to the journal (``PENDING``, deterministic client order id) in the
+  same transaction as the votes that caused it, before it is sent;
+- on start, and whenever an order's fate is unknown, ``reconcile`` asks the venue about every
+  unresolved journaled order and about fills, and nothing new is placed until all are known;
+- an intent is sent at most once: its id is never reused (the cycle number is part of it, and
+  the journal refuses a duplicate), and an order whose answer was lost is queried, not resent.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field
+
+from envs.actions import Action
+from envs.market_making import apply_fill
+from swarm_ray.agents import AgentConfig, CycleInput
+from swarm_ray.clock import Clock
+from swarm_ray.config import StrictModel
+from swarm_ray.consensus import ConsensusConfig, decide
+from swarm_ray.domain import (
+    Fill,
+    MarketSnapshot,
+    Opinion,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Side,
+)
+from swarm_ray.exchanges.base import Exchange
+from swarm_ray.exchanges.config import ExchangeConfig
+from swarm_ray.exchanges.errors import (
+    DefiniteReject,
+    ExchangeError,
+    OrderDropped,
+    OrderNotFound,
+    RateLimited,
+)
+from swarm_ray.features import WINDOW, BarWindow, ObservationSpec, agent_observation
+from swarm_ray.journal import CycleRecord, DecisionRecord, Journal, deterministic_client_order_id
+from swarm_ray.quoting import QuoteLadder, diff_orders, ladder
+from swarm_ray.risk import RiskLimits, RiskState, check
+
+__all__ = ["Account", "CycleConfig", "CycleSummary", "SwarmConfig", "SymbolCoordinator"]
+
+log = logging.getLogger(__name__)
+MARKET_LEVEL = 99  # the ladder level used in the client order id of a reduce (market) order
+_NS = 1_000_000_000
+_DAY_NS = 86_400 * _NS
+
+
+class CycleConfig(StrictModel):
+    """Cadence and timeouts of the cycle."""
+
+    interval_s: float = Field(60.0, gt=0, description="time between cycles (simulated in paper)")
+    replay_speed: float = Field(
+        0.0, ge=0, description="paper: simulated seconds per wall second (0: as fast as it goes)"
+    )
+    start: str | None = Field(
+        None, description="paper: first cycle time (ISO 8601, UTC); default: after warm-up"
+    )
+    agent_timeout_s: float = Field(0.5, gt=0, description="longest wait for the agents' votes")
+    max_data_age_s: float = Field(90.0, gt=0, description="an older snapshot is stale")
+    order_tolerance_ticks: int = Field(
+        0, ge=0, description="keep a resting quote within this many ticks of the new one"
+    )
+    symbols_per_coordinator: int = Field(
+        1, ge=1, description="symbols hosted by one coordinator actor (1: one actor per symbol)"
+    )
+
+
+class SwarmConfig(StrictModel):
+    """A swarm run (``configs/paper.yaml``): symbols, venue, cycle, votes, limits, agents."""
+
+    run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
+    symbols: tuple[str, ...] = Field(("BTCUSDT",), min_length=1)
+    capital: float = Field(10_000.0, gt=0, description="equity at the start (quote asset)")
+    journal_dir: str = "runs/paper/journal"
+    models_dir: str = "models"
+    exchange: ExchangeConfig = ExchangeConfig()
+    cycle: CycleConfig = CycleConfig()
+    consensus: ConsensusConfig = ConsensusConfig()
+    risk: RiskLimits = RiskLimits()
+    agents: AgentConfig = AgentConfig()
+    metrics: bool = True
+
+
+@dataclass
+class Account:
+    """Position, cash and fees of one symbol, rebuilt from fills (the journal's, then new)."""
+
+    quantity: float = 0.0
+    avg_price: float = 0.0
+    cash: float = 0.0
+    fees: float = 0.0
+    fills: int = 0
+    last_fill_ms: int = 0
+
+    def apply(self, fill: Fill, base_asset: str, quote_asset: str) -> None:
+        qty, price = float(fill.quantity), float(fill.price)
+        signed = qty if fill.side is Side.BUY else -qty
+        self.quantity, self.avg_price = apply_fill(self.quantity, self.avg_price, signed, price)
+        if abs(self.quantity) < 1e-12:
+            self.quantity, self.avg_price = 0.0, 0.0
+        self.cash -= signed * price
+        fee = float(fill.fee)
+        if fill.fee_asset == quote_asset:
+            self.fees += fee
+        elif fill.fee_asset == base_asset:
+            self.fees += fee * price
+        self.fills += 1
+        self.last_fill_ms = max(self.last_fill_ms, fill.time_ms)
+
+    def pnl(self, mid: float) -> float:
+        return self.cash + self.quantity * mid - self.fees
+
+    def unrealized(self, mid: float) -> float:
+        return self.quantity * (mid - self.avg_price) if self.quantity else 0.0
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """What one cycle did, for the status view, the report and the benchmark."""
+
+    symbol: str
+    cycle: int
+    time_ns: int
+    mid: float
+    best_bid: float
+    best_ask: float
+    action: str
+    voted: str | None
+    share: float
+    reason: str
+    risk_reasons: tuple[str, ...]
+    position: float
+    pnl: float
+    bids: tuple[float, ...]
+    asks: tuple[float, ...]
+    placed: int
+    canceled: int
+    new_fills: int
+    timed_out: tuple[str, ...]
+    data_problems: tuple[str, ...]
+    latency_ms: float
+    kill_switch: bool
+    votes: dict[str, str] = field(default_factory=dict)
+
+
+class SymbolCoordinator:
+    """The cycle of one symbol over an exchange, a journal and a clock."""
+
+    def __init__(
+        self,
+        symbol: str,
+        cfg: SwarmConfig,
+        exchange: Exchange,
+        journal: Journal,
+        clock: Clock,
+        spec: ObservationSpec,
+        metrics: Any = None,
+    ) -> None:
+        self.symbol = symbol
+        self.cfg = cfg
+        self.exchange = exchange
+        self.journal = journal
+        self.clock = clock
+        self.spec = spec
+        self.metrics = metrics
+        self.rules = exchange.symbol_rules(symbol)
+        self.window = BarWindow(spec)
+        self.account = Account()
+        self.cycle_no = (journal.last_cycle(symbol) or 0) + 1
+        self.peak_equity = cfg.capital
+        self.session_peak = 0.0
+        self.day_start_equity = cfg.capital
+        self.day = -1
+        self.session = -1
+        self.needs_reconcile = True
+        self.last_summary: CycleSummary | None = None
+        self.reconciled: dict[str, int] = {}
+        self._snapshot: MarketSnapshot | None = None
+        self._problems: tuple[str, ...] = ()
+        self._t0 = 0.0
+        self._new_fills = 0
+        self.crash_before_send = False
+        """Chaos for fault tests (paper runs): exit once the next intents are journaled, before
+        any is sent."""
+        for f in journal.fills(symbol):
+            self.account.apply(f, self.rules.base_asset, self.rules.quote_asset)
+
+    # ------------------------------------------------------------------ safety
+    def reconcile(self) -> dict[str, int]:
+        """Settle every unresolved journaled order and fetch missed fills from the venue."""
+        stats = {"checked": 0, "never_sent": 0, "updated": 0, "foreign_canceled": 0, "fills": 0}
+        known = set()
+        for o in self.journal.unresolved_orders(self.symbol):
+            stats["checked"] += 1
+            known.add(o.client_order_id)
+            venue = self.exchange.get_order(self.symbol, o.client_order_id)
+            if venue is None:
+                if o.status in (OrderStatus.PENDING, OrderStatus.UNKNOWN):
+                    self.journal.mark_never_sent(o.client_order_id, "venue never had it")
+                    stats["never_sent"] += 1
+                else:
+                    self.journal.set_order_status(
+                        o.client_order_id, OrderStatus.EXPIRED, reason="gone from the venue"
+                    )
+                    stats["updated"] += 1
+                continue
+            self.journal.update_order(venue)
+            stats["updated"] += 1
+        for o in self.exchange.open_orders(self.symbol):
+            if o.client_order_id not in known and self.journal.order(o.client_order_id) is None:
+                # not ours by the journal: a quote we cannot explain must not rest on our account
+                self.exchange.cancel_order(self.symbol, o.client_order_id)
+                stats["foreign_canceled"] += 1
+        stats["fills"] = self._sync_fills()
+        self.needs_reconcile = False
+        self.reconciled = stats
+        return stats
+
+    def _sync_fills(self) -> int:
+        since = max(0, (self.journal.last_fill_time_ms(self.symbol) or 0) - 1)
+        new = self.journal.record_fills(self.exchange.fills_since(self.symbol, since))
+        for f in new:
+            self.account.apply(f, self.rules.base_asset, self.rules.quote_asset)
+            if self.metrics is not None:
+                self.metrics.fill(self.symbol, f.side.value)
+        return len(new)
+
+    # ------------------------------------------------------------------ prepare
+    def prepare(self) -> CycleInput:
+        """Snapshot, bars and features of this cycle: the agents' input."""
+        self._t0 = time.perf_counter()
+        problems: list[str] = []
+        if self.needs_reconcile:
+            self._new_fills = self.reconcile()["fills"]
+        else:
+            self._new_fills = self._sync_fills()
+        now_ns = self.clock.now_ns()
+        snap: MarketSnapshot | None
+        try:
+            snap = self.exchange.market_snapshot(self.symbol)
+            problems += snap.problems(now_ns, int(self.cfg.cycle.max_data_age_s * _NS))
+        except ExchangeError as exc:
+            snap = None
+            problems.append(f"market data unavailable: {exc}")
+        try:
+            self._refresh_bars(now_ns)
+        except ExchangeError as exc:
+            problems.append(f"bars unavailable: {exc}")
+        mid = snap.mid if snap is not None else math.nan
+        analysis: tuple[float, ...] = (0.0,) * 20
+        obs: tuple[float, ...] = (0.0,) * 15
+        if not problems:
+            try:
+                a, market = self.window.features()
+                obs = tuple(float(x) for x in self._observation(market, mid))
+                analysis = tuple(float(x) for x in a)
+                if not all(map(math.isfinite, analysis + obs)):
+                    problems.append("non-finite features")
+            except ValueError as exc:
+                problems.append(str(exc))
+        self._snapshot = snap
+        self._problems = tuple(problems)
+        equity = self.cfg.capital + (self.account.pnl(mid) if math.isfinite(mid) else 0.0)
+        dd = max(0.0, (self.peak_equity - equity) / self.peak_equity) if math.isfinite(mid) else 0
+        return CycleInput(
+            symbol=self.symbol,
+            cycle=self.cycle_no,
+            time_ns=now_ns,
+            mid=mid,
+            analysis=analysis,
+            observation=obs,
+            inventory_share=self.account.quantity / self.cfg.risk.max_position,
+            drawdown=dd,
+            volatility_bps=self.window.volatility_bps(),
+            data_problems=self._problems,
+            snapshot=snap,
+        )
+
+    def _refresh_bars(self, now_ns: int) -> None:
+        now_ms = now_ns // 1_000_000
+        last = self.window.last
+        if last is not None and now_ms < last.close_time_ms + 1 + 60_000:
+            return  # no newer bar has closed yet
+        limit = WINDOW if last is None else min(WINDOW, (now_ms - last.close_time_ms) // 60_000 + 2)
+        bars = self.exchange.recent_klines(self.symbol, "1m", int(limit))
+        self.window.extend(b for b in bars if b.close_time_ms < now_ms)
+
+    def _observation(self, market_row: Any, mid: float) -> Any:
+        t_ns = self.clock.now_ns()
+        session = (t_ns // 60_000_000_000) // self.spec.n_steps
+        pnl = self.account.pnl(mid)
+        if session != self.session:
+            self.session, self.session_peak = session, pnl
+        self.session_peak = max(self.session_peak, pnl)
+        last = self.window.last
+        bars_since = (
+            (t_ns // 1_000_000 - self.account.last_fill_ms) / 60_000
+            if self.account.last_fill_ms
+            else 1e9
+        )
+        return agent_observation(
+            market_row,
+            self.spec,
+            inventory=self.account.quantity,
+            unrealized_pnl=self.account.unrealized(mid),
+            drawdown=self.session_peak - pnl,
+            bars_since_fill=bars_since,
+            bar_open_ms=last.open_time_ms + 60_000 if last else t_ns // 1_000_000,
+        )
+
+    # ------------------------------------------------------------------ act
+    def act(
+        self,
+        inp: CycleInput,
+        opinions: list[Opinion],
+        timed_out: tuple[str, ...] = (),
+        failed: tuple[str, ...] = (),
+    ) -> CycleSummary:
+        """Consensus, risk gate, orders, journal and metrics of the prepared cycle."""
+        cfg, sym = self.cfg, self.symbol
+        snap, problems = self._snapshot, self._problems
+        mid = inp.mid
+        cons = decide(opinions, cfg.consensus)
+        pnl = self.account.pnl(mid) if math.isfinite(mid) else 0.0
+        equity = cfg.capital + pnl
+        day = inp.time_ns // _DAY_NS
+        if day != self.day:
+            self.day, self.day_start_equity = day, equity
+        if math.isfinite(mid):
+            self.peak_equity = max(self.peak_equity, equity)
+        tripped = self.journal.kill_switch(sym) is not None
+        state = RiskState(
+            position=self.account.quantity,
+            mid=mid,
+            equity=equity,
+            peak_equity=self.peak_equity,
+            day_start_equity=self.day_start_equity,
+            entry_price=self.account.avg_price or None,
+            volatility_bps=inp.volatility_bps,
+            kill_switch=tripped,
+            data_problems=problems,
+        )
+        verdict = check(cons, state, cfg.risk)
+        reasons = list(verdict.reasons)
+        unresolved = self.needs_reconcile
+        if verdict.cancel_all or snap is None:
+            want = QuoteLadder(verdict.action)
+        else:
+            want = ladder(
+                verdict.action, mid, snap.best_bid, snap.best_ask, cfg.agents.quoting,
+                self.rules, verdict.max_buy, verdict.max_sell,
+            )  # fmt: skip
+        open_orders = self._open_orders()
+        diff = diff_orders(want, open_orders, cfg.cycle.order_tolerance_ticks, self.rules)
+        places = diff.places
+        if unresolved and places:
+            reasons.append("an order's fate is unknown: reconcile before placing")
+            places = ()
+        intents = [self._intent(d) for d in places]
+        decision = DecisionRecord(
+            action=verdict.action,
+            voted_action=cons.winner,
+            consensus_share=cons.share,
+            winning_score=cons.share,
+            responding_weight=cons.responding_weight,
+            reason=cons.reason,
+            risk_allowed=not reasons,
+            risk_reasons=tuple(reasons),
+            scores=dict(cons.scores),
+        )
+        latency_ms = (time.perf_counter() - self._t0) * 1e3
+        record = CycleRecord(
+            symbol=sym,
+            cycle=self.cycle_no,
+            time_ns=inp.time_ns,
+            mid=mid if math.isfinite(mid) else None,
+            best_bid=snap.best_bid if snap else None,
+            best_ask=snap.best_ask if snap else None,
+            data_problems=problems,
+            opinions=tuple(opinions),
+            timed_out=timed_out,
+            failed=failed,
+            weights=cfg.consensus.weights,
+            decision=decision,
+            latency_ms=latency_ms,
+            inventory=self.account.quantity,
+            pnl=pnl,
+        )
+        self.journal.record_cycle(record, intents)
+        if verdict.trip_kill_switch:
+            self.journal.trip_kill_switch(sym, "; ".join(verdict.reasons), actor="risk_gate")
+            tripped = True
+        if verdict.action is Action.EMERGENCY_STOP and open_orders:
+            canceled = self._cancel_all(open_orders)
+        else:
+            canceled = self._cancel(diff.cancels)
+        if self.crash_before_send and intents:
+            os._exit(71)
+        placed = self._place(intents)
+        self.cycle_no += 1
+        latency_ms = (time.perf_counter() - self._t0) * 1e3
+        summary = CycleSummary(
+            symbol=sym,
+            cycle=inp.cycle,
+            time_ns=inp.time_ns,
+            mid=mid,
+            best_bid=snap.best_bid if snap else math.nan,
+            best_ask=snap.best_ask if snap else math.nan,
+            action=verdict.action.label,
+            voted=cons.winner.label if cons.winner is not None else None,
+            share=cons.share,
+            reason=cons.reason,
+            risk_reasons=tuple(reasons),
+            position=self.account.quantity,
+            pnl=pnl,
+            bids=tuple(float(d.price) for d in want.bids),
+            asks=tuple(float(d.price) for d in want.asks),
+            placed=placed,
+            canceled=canceled,
+            new_fills=self._new_fills,
+            timed_out=timed_out + failed,
+            data_problems=problems,
+            latency_ms=latency_ms,
+            kill_switch=tripped,
+            votes={o.agent_id: o.action.label for o in opinions},
+        )
+        self.last_summary = summary
+        if self.metrics is not None:
+            self.metrics.cycle(
+                sym, verdict.action.label, cons.share, latency_ms / 1e3, self.account.quantity, pnl
+            )
+            for agent in timed_out + failed:
+                self.metrics.agent_timeout(sym, agent)
+            if problems:
+                self.metrics.data_fault(sym)
+            self.metrics.kill_switch(sym, tripped)
+        return summary
+
+    def _open_orders(self) -> list:
+        try:
+            return self.exchange.open_orders(self.symbol)
+        except ExchangeError as exc:
+            log.warning(
+                "%s: open orders unavailable (%s); reconciling next cycle", self.symbol, exc
+            )
+            self.needs_reconcile = True
+            return []
+
+    def _intent(self, d: Any) -> OrderIntent:
+        level = MARKET_LEVEL if d.order_type is OrderType.MARKET else d.level
+        cid = deterministic_client_order_id(
+            self.journal.run_id, self.symbol, self.cycle_no, d.side, level
+        )
+        return OrderIntent(self.symbol, d.side, d.price, d.quantity, cid, d.order_type)
+
+    def _cancel(self, orders: Any) -> int:
+        n = 0
+        for o in orders:
+            try:
+                final = self.exchange.cancel_order(self.symbol, o.client_order_id)
+                self.journal.update_order(final)
+                n += 1
+            except OrderNotFound:
+                self.needs_reconcile = True  # filled or gone meanwhile: ask the venue
+            except ExchangeError as exc:
+                log.warning("%s: cancel %s failed: %s", self.symbol, o.client_order_id, exc)
+                self.needs_reconcile = True
+            else:
+                self._metric_order("CANCELED")
+        return n
+
+    def _cancel_all(self, open_orders: list) -> int:
+        try:
+            self.exchange.cancel_all(self.symbol)
+        except ExchangeError as exc:
+            log.error("%s: cancel_all failed: %s", self.symbol, exc)
+            self.needs_reconcile = True
+            return 0
+        for o in open_orders:
+            final = self.exchange.get_order(self.symbol, o.client_order_id)
+            if final is not None:
+                self.journal.update_order(final)
+        return len(open_orders)
+
+    def _place(self, intents: list[OrderIntent]) -> int:
+        placed = 0
+        for i, intent in enumerate(intents):
+            cid = intent.client_order_id
+            try:
+                order = self.exchange.place_order(intent)
+            except OrderDropped as exc:
+                self.journal.mark_never_sent(cid, f"dropped by filters: {exc}")
+                self._metric_order("DROPPED")
+                continue
+            except RateLimited as exc:
+                # nothing executed; leave the rest of this cycle's intents unsent too
+                for rest in intents[i:]:
+                    self.journal.mark_never_sent(rest.client_order_id, f"rate limited: {exc}")
+                self._metric_order("RATE_LIMITED")
+                break
+            except DefiniteReject as exc:
+                self.journal.set_order_status(cid, OrderStatus.REJECTED, reason=str(exc)[:200])
+                self._metric_order("REJECTED")
+                continue
+            except ExchangeError as exc:
+                # the fate of this order is unknown: never resend; ask the venue next cycle
+                self.journal.set_order_status(cid, OrderStatus.UNKNOWN, reason=str(exc)[:200])
+                self._metric_order("UNKNOWN")
+                for rest in intents[i + 1 :]:
+                    self.journal.mark_never_sent(rest.client_order_id, "earlier order unknown")
+                self.needs_reconcile = True
+                break
+            self.journal.update_order(order)
+            self._metric_order(order.status.value)
+            if order.status is OrderStatus.UNKNOWN:
+                self.needs_reconcile = True
+                for rest in intents[i + 1 :]:
+                    self.journal.mark_never_sent(rest.client_order_id, "earlier order unknown")
+                break
+            placed += 1
+        return placed
+
+    def _metric_order(self, status: str) -> None:
+        if self.metrics is not None:
+            self.metrics.order(self.symbol, status)
+
+    def emergency_stop(self, reason: str, actor: str = "operator") -> int:
+        """Trip the kill switch (persisted) and cancel every open order now."""
+        self.journal.trip_kill_switch(self.symbol, reason, actor=actor)
+        open_orders = self._open_orders()
+        return self._cancel_all(open_orders) if open_orders else 0

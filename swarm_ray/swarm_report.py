@@ -1,0 +1,180 @@
+"""The report of a swarm run: markdown with PNG plots (PnL, inventory, quotes around the mid,
+consensus share) from the cycle summaries, and the journal's counts."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+
+__all__ = ["write_swarm_report"]
+
+
+def _times(hist: Sequence[dict[str, Any]]) -> np.ndarray:
+    return np.array([h["time_ns"] for h in hist], dtype="datetime64[ns]")
+
+
+def _arr(hist: Sequence[dict[str, Any]], key: str) -> np.ndarray:
+    return np.array([np.nan if h.get(key) is None else h[key] for h in hist], dtype=float)
+
+
+def _save(fig: Any, path: Path) -> None:
+    fig.autofmt_xdate()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def _plot_series(t: np.ndarray, y: np.ndarray, title: str, ylabel: str, path: Path) -> None:
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.plot(t, y, lw=1.2)
+    ax.axhline(0, color="grey", lw=0.6)
+    ax.set_title(title)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _plot_quotes(hist: Sequence[dict[str, Any]], path: Path, window: int = 180) -> None:
+    """Mid, touch and our best bid/ask over the busiest ``window`` cycles."""
+    quoting = np.array([bool(h["bids"] or h["asks"]) for h in hist], dtype=float)
+    if len(hist) > window:
+        counts = np.convolve(quoting, np.ones(window), mode="valid")
+        lo = int(np.argmax(counts))
+    else:
+        lo = 0
+    part = hist[lo : lo + window]
+    t = _times(part)
+    fig, ax = plt.subplots(figsize=(10, 4))
+    ax.plot(t, _arr(part, "mid"), color="black", lw=1, label="mid")
+    ax.plot(t, _arr(part, "best_bid"), color="grey", lw=0.5, alpha=0.6, label="touch")
+    ax.plot(t, _arr(part, "best_ask"), color="grey", lw=0.5, alpha=0.6)
+    bid = np.array([h["bids"][0] if h["bids"] else np.nan for h in part])
+    ask = np.array([h["asks"][0] if h["asks"] else np.nan for h in part])
+    ax.step(t, bid, where="post", color="tab:green", lw=1, label="our bid")
+    ax.step(t, ask, where="post", color="tab:red", lw=1, label="our ask")
+    ax.set_title("Quotes around the mid (the busiest stretch)")
+    ax.set_ylabel("price")
+    ax.legend(loc="upper left", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _plot_consensus(hist: Sequence[dict[str, Any]], threshold: float, path: Path) -> None:
+    t = _times(hist)
+    share = _arr(hist, "share")
+    fig, ax = plt.subplots(figsize=(10, 3.5))
+    ax.plot(t, share, lw=0.8, color="tab:blue", label="winner's share")
+    ax.axhline(threshold, color="tab:red", ls="--", lw=0.8, label=f"threshold {threshold:.2f}")
+    carried = np.array([h["reason"] in ("consensus", "emergency_stop") for h in hist])
+    ax.scatter(t[carried], share[carried], s=6, color="tab:green", label="carried", zorder=3)
+    ax.set_ylim(0, 1.05)
+    ax.set_title("Consensus share per cycle")
+    ax.legend(loc="lower left", fontsize=8)
+    ax.grid(alpha=0.3)
+    _save(fig, path)
+
+
+def _table(counter: Counter, head: tuple[str, str]) -> str:
+    rows = [f"| {head[0]} | {head[1]} |", "|---|---|"]
+    rows += [f"| {k} | {v} |" for k, v in counter.most_common()]
+    return "\n".join(rows)
+
+
+def write_swarm_report(
+    out: str | Path,
+    history: Sequence[dict[str, Any]],
+    journal_summary: dict[str, Any],
+    *,
+    title: str,
+    threshold: float,
+    explained: dict[str, Any] | None = None,
+    notes: Sequence[str] = (),
+) -> Path:
+    """Write ``report.md`` and its PNGs into ``out``; returns the report's path."""
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    hist = [h for h in history if h.get("mid") is not None] or list(history)
+    if not hist:
+        raise ValueError("no cycles to report")
+    t = _times(hist)
+    _plot_series(
+        t, _arr(hist, "pnl"), "PnL (net of fees, marked to the mid)", "USDT", out / "pnl.png"
+    )
+    _plot_series(t, _arr(hist, "position"), "Inventory", "base asset", out / "inventory.png")
+    _plot_quotes(hist, out / "quotes.png")
+    _plot_consensus(hist, threshold, out / "consensus.png")
+
+    actions = Counter(h["action"] for h in history)
+    reasons = Counter(h["reason"] for h in history)
+    timeouts = Counter(a for h in history for a in h["timed_out"])
+    problems = sum(1 for h in history if h["data_problems"])
+    lat = np.array([h["latency_ms"] for h in history], dtype=float)
+    last = history[-1]
+    fills = sum(h["new_fills"] for h in history)
+    lines = [
+        f"# {title}",
+        "",
+        *[f"{n}" for n in notes],
+        "",
+        "| figure | value |",
+        "|---|---|",
+        f"| cycles | {len(history)} |",
+        f"| first / last cycle (UTC) | {t[0]} / {t[-1]} |",
+        f"| final PnL (USDT, net of fees) | {last['pnl']:.2f} |",
+        f"| final position | {last['position']:g} |",
+        f"| fills | {fills} |",
+        f"| orders placed / canceled | {sum(h['placed'] for h in history)} / "
+        f"{sum(h['canceled'] for h in history)} |",
+        f"| cycles with bad market data | {problems} |",
+        f"| kill switch tripped at the end | {last['kill_switch']} |",
+        f"| cycle latency p50 / p99 (ms) | {np.percentile(lat, 50):.2f} / "
+        f"{np.percentile(lat, 99):.2f} |",
+        "",
+        "## Decisions",
+        "",
+        _table(actions, ("action taken", "cycles")),
+        "",
+        _table(reasons, ("consensus outcome", "cycles")),
+        "",
+    ]
+    if timeouts:
+        lines += ["Agents missing from votes:", "", _table(timeouts, ("agent", "cycles")), ""]
+    lines += [
+        "## Plots",
+        "",
+        "![PnL](pnl.png)",
+        "",
+        "![Inventory](inventory.png)",
+        "",
+        "![Quotes](quotes.png)",
+        "",
+        "![Consensus](consensus.png)",
+        "",
+        "## Journal",
+        "",
+        "The run's journal (SQLite) is `journal/`; every order is explained by its cycle's votes:",
+        "`swarm-ray explain <client order id> --journal-dir <this folder>/journal`.",
+        "",
+        "```json",
+        _json(journal_summary),
+        "```",
+    ]
+    if explained:
+        lines += ["", "One order, explained:", "", "```json", _json(explained), "```"]
+    path = out / "report.md"
+    path.write_text("\n".join(lines) + "\n")
+    return path
+
+
+def _json(x: Any) -> str:
+    import json
+
+    return json.dumps(x, indent=2, default=str)[:6000]

@@ -3,20 +3,152 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Literal
 from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from swarm_ray.config import ConfigError, StrictModel, secret_from_env
+from swarm_ray.config import ConfigError, StrictModel, resolve_path, secret_from_env
 from swarm_ray.exchanges import constants as C
 
-__all__ = ["BinanceCredentials", "ExchangeConfig", "ExchangeKind"]
+__all__ = [
+    "BinanceCredentials",
+    "ExchangeConfig",
+    "ExchangeKind",
+    "PaperConfig",
+    "PaperSymbolConfig",
+]
 
 ExchangeKind = Literal["paper", "binance-spot", "binance-futures"]
 
 ENV_API_KEY = "BINANCE_API_KEY"
 ENV_API_SECRET = "BINANCE_API_SECRET"
+
+
+DEFAULT_PAPER_DAY = "data/binance-spot-1m/BTCUSDT-1m-2024-08-20.csv"
+_QUOTE_SUFFIXES = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH")
+
+
+class PaperSymbolConfig(StrictModel):
+    """One symbol of the paper exchange: what it replays and its trading filters.
+
+    Exactly one of ``klines`` (1-minute kline CSVs), ``l2`` (L2 depth+trade files, in order) or
+    ``source_symbol`` (replay another configured symbol's data; loaded once) is given. Filters
+    default to Binance spot BTCUSDT's.
+    """
+
+    klines: tuple[str, ...] = ()
+    """Binance 1m kline CSVs, in time order (relative paths resolve from the project root)."""
+    l2: tuple[str, ...] = ()
+    """Binance L2 stream files (``envs.data.l2`` format), in time order."""
+    source_symbol: str | None = None
+    """Replay the data of this other configured symbol (e.g. SYM001..SYM100 on BTCUSDT)."""
+    time_offset_ms: int = 0
+    """Shift every replayed timestamp by this much (e.g. stagger symbols sharing one day)."""
+    base_asset: str | None = None
+    """Default: the symbol without its quote-asset suffix (BTCUSDT -> BTC), else the symbol."""
+    quote_asset: str | None = None
+    """Default: the symbol's suffix if it is a known quote asset, else USDT."""
+    tick_size: Decimal = Field(Decimal("0.01"), gt=0)
+    step_size: Decimal = Field(Decimal("0.00001"), gt=0)
+    min_qty: Decimal = Field(Decimal("0.00001"), gt=0)
+    max_qty: Decimal = Field(Decimal("9000"), gt=0)
+    min_notional: Decimal = Field(Decimal("5"), ge=0)
+    half_spread: Decimal | None = Field(None, gt=0)
+    """Kline replay: the synthetic book's best bid/ask sit this far from the bar close (rounded
+    outward to ticks); default one tick."""
+    book_levels: int = Field(5, ge=1, le=20)
+    """Kline replay: levels per side of the synthetic book, one tick apart."""
+    level_qty: float = Field(1.0, gt=0)
+    """Kline replay: quantity shown at each synthetic level."""
+
+    @field_validator("klines", "l2")
+    @classmethod
+    def _files_exist(cls, v: tuple[str, ...]) -> tuple[str, ...]:
+        missing = [f for f in v if not resolve_path(f).is_file()]
+        if missing:
+            raise ValueError(f"file(s) not found: {missing}")
+        return v
+
+    @model_validator(mode="after")
+    def _one_source(self) -> PaperSymbolConfig:
+        given = [n for n in ("klines", "l2", "source_symbol") if getattr(self, n)]
+        if len(given) != 1:
+            raise ValueError(
+                f"give exactly one of klines, l2, source_symbol (got {given or 'none'})"
+            )
+        if self.min_qty > self.max_qty:
+            raise ValueError(f"min_qty {self.min_qty} above max_qty {self.max_qty}")
+        return self
+
+    def assets(self, symbol: str) -> tuple[str, str]:
+        """(base, quote) of ``symbol``, from the config or from its name."""
+        quote = self.quote_asset or next(
+            (q for q in _QUOTE_SUFFIXES if symbol.endswith(q) and len(symbol) > len(q)), "USDT"
+        )
+        base = self.base_asset or (symbol[: -len(quote)] if symbol.endswith(quote) else symbol)
+        return base or symbol, quote
+
+
+def _default_paper_symbols() -> dict[str, PaperSymbolConfig]:
+    return {"BTCUSDT": PaperSymbolConfig(klines=(DEFAULT_PAPER_DAY,))}
+
+
+class PaperConfig(StrictModel):
+    """The embedded paper exchange: a replay of real data with the environment's fill model."""
+
+    symbols: dict[str, PaperSymbolConfig] = Field(default_factory=_default_paper_symbols)
+    """Symbol -> what it replays. Default: BTCUSDT on the bundled 2024-08-20 klines."""
+    market: Literal["spot", "futures"] = "futures"
+    """spot: the base balance is the position, orders lock funds. futures (default, like the
+    environment: start flat, go short): signed position, entry price, realised PnL in the quote
+    asset, a simple initial-margin check."""
+    maker_fee_bps: Decimal = Field(Decimal("2.0"), ge=-10, le=100)
+    """Fee on fills of resting orders, bps of notional (negative: rebate). Paid in the quote."""
+    taker_fee_bps: Decimal = Field(Decimal("5.0"), ge=0, le=100)
+    """Fee on market orders and on limit orders that cross on arrival."""
+    latency_ms: float = Field(20.0, ge=0, le=60_000)
+    """A request reaches the venue this long after it is sent: an order can fill, a cancel takes
+    effect, only on market data after that."""
+    initial_balances: dict[str, Decimal] = Field(default_factory=lambda: {"USDT": Decimal(10000)})
+    """Account at the start (restored from ``state_path`` instead when it exists)."""
+    leverage: int = Field(5, ge=1, le=125)
+    """futures: initial margin is notional / leverage."""
+    touch_fill_prob: float = Field(1.0, ge=0, le=1)
+    """The environment's queue stand-in: a traded-through order fills with this chance."""
+    seed: int = Field(0, ge=0)
+    """Seeds the touch_fill_prob draws (each draw depends only on seed, event and order)."""
+    align_to_clock: bool = False
+    """Shift the replay so that it starts at the clock's time when first built (a LiveClock
+    trades the bundled day in real time); the shift is kept in the state file."""
+    state_path: str | None = None
+    """SQLite file holding the account (orders, fills, balances, positions): written before a
+    call returns, restored by a new exchange with the same config. None: in memory only."""
+
+    @field_validator("initial_balances")
+    @classmethod
+    def _non_negative(cls, v: dict[str, Decimal]) -> dict[str, Decimal]:
+        bad = {a: b for a, b in v.items() if b < 0}
+        if bad:
+            raise ValueError(f"balances must not be negative: {bad}")
+        return v
+
+    @model_validator(mode="after")
+    def _sources_exist(self) -> PaperConfig:
+        if not self.symbols:
+            raise ValueError("symbols: configure at least one symbol")
+        for name, sym in self.symbols.items():
+            src = sym.source_symbol
+            if src is None:
+                continue
+            if src not in self.symbols:
+                raise ValueError(f"symbols.{name}.source_symbol: {src!r} is not configured")
+            if self.symbols[src].source_symbol is not None:
+                raise ValueError(
+                    f"symbols.{name}.source_symbol: {src!r} itself replays another symbol"
+                )
+        return self
 
 
 class ExchangeConfig(StrictModel):
@@ -48,6 +180,8 @@ class ExchangeConfig(StrictModel):
     reference_price_max_age_s: float = Field(10.0, gt=0)
     """Orders are checked against the percent-price filters around the last known mid; an
     older mid is refreshed (one book request) before the order is checked."""
+    paper: PaperConfig | None = None
+    """``kind: paper``: what the paper exchange replays and its account (None: defaults)."""
 
     @field_validator("base_url", "ws_url")
     @classmethod

@@ -9,9 +9,12 @@ from decimal import Decimal
 
 import pytest
 
+from swarm_ray.clock import SimulatedClock
 from swarm_ray.domain import OrderIntent, OrderStatus, Side
 from swarm_ray.exchanges.base import Exchange
+from swarm_ray.exchanges.config import PaperConfig
 from swarm_ray.exchanges.errors import OrderDropped, OrderNotFound
+from swarm_ray.exchanges.paper import PaperExchange
 from tests.fakes.binance_server import FakeBinance, exchange_on
 
 SYMBOL = "BTCUSDT"
@@ -28,9 +31,22 @@ def _binance(kind: str) -> Callable[[], Iterator[Venue]]:
     return factory
 
 
+def _paper(market: str) -> Callable[[], Iterator[Venue]]:
+    def factory() -> Iterator[Venue]:
+        clock = SimulatedClock()
+        ex = PaperExchange(PaperConfig(market=market), clock)  # BTCUSDT on a bundled kline day
+        clock.set(ex.replay_start_ns(SYMBOL) + 30 * 60_000_000_000)
+        yield ex, ex.inject_trade
+        ex.close()
+
+    return factory
+
+
 FACTORIES = {
     "binance-spot-fake": _binance("binance-spot"),
     "binance-futures-fake": _binance("binance-futures"),
+    "paper-spot": _paper("spot"),
+    "paper-futures": _paper("futures"),
 }
 
 

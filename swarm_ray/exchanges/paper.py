@@ -271,27 +271,31 @@ class _KlineFeed(_Feed):
         self.fill_ns = (data.close_ms * _MS + offset_ns).tolist()
         self.book_ns = self.fill_ns
         self.fill_low, self.fill_high = data.low_l, data.high_l
-        self.tick = spec.tick_size
-        self.bid, self.ask = data.touch(self.tick, spec.half_spread or spec.tick_size)
+        tick = spec.tick_size
+        self.bid, self.ask = data.touch(tick, spec.half_spread or tick)
+        # levels k ticks from the touch are exact decimals with the tick's decimal places:
+        # rounding the float sum to them gives the float nearest to that decimal
+        self.tick_f, self.digits = float(tick), max(0, -int(tick.as_tuple().exponent))
         self.levels = spec.book_levels
         self.level_qty = spec.level_qty
         self.start_ns, self.end_ns = self.fill_ns[0], self.fill_ns[-1]
 
     def _snapshot(self, i: int, depth: int) -> MarketSnapshot:
         n = max(1, min(depth, self.levels))
-        bid, ask, tick, q = (
-            Decimal(repr(self.bid[i])),
-            Decimal(repr(self.ask[i])),
-            self.tick,
+        bid, ask, tick, digits, q = (
+            self.bid[i],
+            self.ask[i],
+            self.tick_f,
+            self.digits,
             self.level_qty,
         )
         return MarketSnapshot(
             symbol=self.symbol,
             time_ns=self.book_ns[i],
-            best_bid=self.bid[i],
-            best_ask=self.ask[i],
-            bids=tuple(BookLevel(float(bid - k * tick), q) for k in range(n)),
-            asks=tuple(BookLevel(float(ask + k * tick), q) for k in range(n)),
+            best_bid=bid,
+            best_ask=ask,
+            bids=tuple(BookLevel(round(bid - k * tick, digits), q) for k in range(n)),
+            asks=tuple(BookLevel(round(ask + k * tick, digits), q) for k in range(n)),
             last_price=self.data.close_l[i],
             volume=self.data.volume_l[i],
         )

@@ -1,0 +1,126 @@
+"""The ``swarm_models`` Serve application: one deployment per registry model, plus HTTP.
+
+    serve run configs/serve.yaml          # from the repository root
+    serve deploy configs/serve.yaml       # to a running cluster (ray start --head)
+    swarm-ray serve                       # the same from the project CLI
+
+``build_app`` is a typed application builder (``import_path: serve.app:build_app`` with
+``args:`` in the YAML). Deployment names are the model names, so the swarm finds a model with
+``serve.get_deployment_handle("risk_manager", app_name="swarm_models")``.
+
+The defaults below were measured on a 2-core machine (``scripts/bench_serve.py``; see
+``docs_fragments/serving.md``).
+"""
+
+# No ``from __future__ import annotations`` here: Serve converts a builder's ``args`` dict to
+# the pydantic model only when the parameter annotation is a class, not a string.
+
+from pathlib import Path
+
+from pydantic import Field, field_validator
+from ray import serve
+
+from envs.config import StrictModel
+
+APP_NAME = "swarm_models"
+INGRESS_NAME = "ModelsAPI"
+
+
+class ModelAppArgs(StrictModel):
+    """Build arguments of the application (changing them restarts the replicas; a model
+    version is rolled out through the deployment's ``user_config`` instead)."""
+
+    models_dir: str = Field("models", description="model registry (relative: to the repo root)")
+    models: list[str] | None = Field(None, description="models to serve; null = every model")
+    num_replicas: int = Field(1, ge=1, description="replicas per model")
+    replica_cpus: float = Field(
+        0.2, gt=0, le=16, description="CPUs Ray reserves per model replica (scheduling only)"
+    )
+    torch_threads: int = Field(1, ge=1, le=64, description="torch intra-op threads per replica")
+    max_batch_size: int = Field(64, ge=1, le=1024, description="observations per forward pass")
+    batch_wait_timeout_s: float = Field(
+        0.0, ge=0, le=1, description="wait for more callers before a pass (0: take what queued)"
+    )
+    max_ongoing_requests: int = Field(
+        128, ge=1, description="requests in a model replica at once (>= max_batch_size)"
+    )
+    max_queued_requests: int = Field(
+        256, ge=-1, description="requests queued per caller before BackPressureError (-1: no cap)"
+    )
+    request_timeout_s: float = Field(
+        2.0, gt=0, description="how long the HTTP API waits for a model answer (then 504)"
+    )
+    health_check_period_s: float = Field(10.0, gt=0)
+    health_check_timeout_s: float = Field(30.0, gt=0)
+
+    @field_validator("models")
+    @classmethod
+    def _unique(cls, v: list[str] | None) -> list[str] | None:
+        if v is not None:
+            if not v:
+                raise ValueError("list no model, or null for every registry model")
+            if len(set(v)) != len(v):
+                raise ValueError(f"a model is listed twice: {v}")
+        return v
+
+
+def registry_path(models_dir: str) -> Path:
+    """The registry as an absolute path (replicas do not share the caller's working dir)."""
+    from swarm_ray.config import resolve_path
+
+    return resolve_path(models_dir).resolve()
+
+
+def served_model_names(args: ModelAppArgs) -> list[str]:
+    """The models the application serves; an unknown name is an error naming the known ones."""
+    from swarm_ray.training.registry import list_models
+
+    root = registry_path(args.models_dir)
+    known = [c["name"] for c in list_models(root)]
+    if not known:
+        raise ValueError(f"no model in the registry at {root}")
+    if args.models is None:
+        return known
+    missing = [m for m in args.models if m not in known]
+    if missing:
+        raise ValueError(f"models {missing} are not in the registry at {root}; known: {known}")
+    return list(args.models)
+
+
+def build_app(args: ModelAppArgs) -> serve.Application:
+    """The application: a ``ModelDeployment`` per model (named after it) and the HTTP API."""
+    from serve.deployments import ModelDeployment, ModelsAPI
+
+    if isinstance(args, dict):  # called directly with a plain mapping
+        args = ModelAppArgs.model_validate(args)
+    root = str(registry_path(args.models_dir))
+    models = {}
+    for name in served_model_names(args):
+        deployment = ModelDeployment.options(
+            name=name,
+            num_replicas=args.num_replicas,
+            ray_actor_options={"num_cpus": args.replica_cpus},
+            max_ongoing_requests=args.max_ongoing_requests,
+            max_queued_requests=args.max_queued_requests,
+            user_config={"version": None},
+            health_check_period_s=args.health_check_period_s,
+            health_check_timeout_s=args.health_check_timeout_s,
+        )
+        models[name] = deployment.bind(
+            root, name, args.max_batch_size, args.batch_wait_timeout_s, args.torch_threads
+        )
+    return ModelsAPI.options(
+        name=INGRESS_NAME,
+        ray_actor_options={"num_cpus": 0.1},
+        # the API only awaits the models; its own cap is the sum of theirs
+        max_ongoing_requests=args.max_ongoing_requests * len(models),
+        max_queued_requests=args.max_queued_requests,
+    ).bind(models, args.request_timeout_s)
+
+
+def __getattr__(name: str) -> serve.Application:
+    # ``serve build serve.app:app`` needs an Application attribute; built on access only, so
+    # importing this module never reads the registry.
+    if name == "app":
+        return build_app(ModelAppArgs())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -240,6 +240,11 @@ class SymbolCoordinator:
             self.account.apply(f, self.rules.base_asset, self.rules.quote_asset)
             if self.metrics is not None:
                 self.metrics.fill(self.symbol, f.side.value)
+        # the journal keeps each order's state: take the venue's word for the ones that traded
+        for cid in dict.fromkeys(f.client_order_id for f in new):
+            order = self.exchange.get_order(self.symbol, cid)
+            if order is not None:
+                self.journal.update_order(order)
         return len(new)
 
     # ------------------------------------------------------------------ prepare

@@ -131,8 +131,18 @@ class CoordinatorImpl:
             stats = c.reconcile()
             if any(stats.values()):
                 log.warning("%s reconciled after start: %s", s, stats)
-        self._agents = {r: ray.get_actor(agent_actor_name(r), namespace=NAMESPACE) for r in ROLES}
         self.started = True
+
+    def _agent_handles(self) -> dict[str, Any]:
+        """Handles of the agent actors, looked up by name; an agent that cannot be found (not
+        started yet, or gone) is missing from this round's vote instead of failing the cycle."""
+        for r in ROLES:
+            if r not in self._agents:
+                try:
+                    self._agents[r] = ray.get_actor(agent_actor_name(r), namespace=NAMESPACE)
+                except ValueError:
+                    log.warning("%s: agent %s not found; its vote is missing", self.name, r)
+        return self._agents
 
     def _paper_start_ns(self) -> int:
         cfg = self.cfg
@@ -153,7 +163,8 @@ class CoordinatorImpl:
         self, inputs: list[CycleInput]
     ) -> tuple[list[list[Opinion]], list[set[str]], list[set[str]]]:
         timeout = self.cfg.cycle.agent_timeout_s
-        refs = {r: a.opine_many.remote(inputs) for r, a in self._agents.items()}
+        agents = self._agent_handles()
+        refs = {r: a.opine_many.remote(inputs) for r, a in agents.items()}
 
         async def one(ref: Any) -> Any:
             return await ref
@@ -165,6 +176,7 @@ class CoordinatorImpl:
         per_symbol: list[list[Opinion]] = [[] for _ in inputs]
         timed_out: set[str] = set()
         failed: set[str] = set()
+        failed.update(r for r in ROLES if r not in agents)
         for role, task in tasks.items():
             if task not in done:
                 timed_out.add(role)
@@ -173,6 +185,8 @@ class CoordinatorImpl:
             exc = task.exception()
             if exc is not None:
                 failed.add(role)
+                if isinstance(exc, ray.exceptions.ActorDiedError):
+                    self._agents.pop(role, None)  # look it up again next round
                 continue
             for i, op in enumerate(task.result()):
                 per_symbol[i].append(op)

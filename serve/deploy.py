@@ -171,6 +171,13 @@ def rollout(
             f"no application {app_name!r} deployed from a config; start it with "
             "`swarm-ray serve`, `serve run configs/serve.yaml` or `serve deploy`"
         )
+    for name, version in versions.items():
+        meta = serve.get_deployment_handle(name, app_name=app_name).metadata.remote().result()
+        if version is not None and version not in meta["available_versions"]:
+            # refused here: a replica whose reconfigure fails is replaced, not kept
+            raise ValueError(
+                f"{name} has no version {version!r}; available: {meta['available_versions']}"
+            )
     updated = configure(current, versions=versions, app_name=app_name)
     from ray.serve.context import _get_global_client
 

@@ -310,6 +310,8 @@ class ModelServer:
         self.config = ModelUserConfig()
         self.loaded_at: float | None = None
         self.swaps = 0
+        self.forward_passes = 0  # with rows_answered: how well callers share passes
+        self.rows_answered = 0
 
     @property
     def model(self) -> ServedModel:
@@ -389,12 +391,21 @@ class ModelServer:
         if ok:
             for i, answer in zip(ok, model.answer(np.stack([rows[i] for i in ok])), strict=True):
                 out[i] = answer
+            self._count(len(ok))
         return out
+
+    def _count(self, rows: int) -> None:
+        self.forward_passes += 1
+        self.rows_answered += rows
 
     def answer_batch(self, observations: Any) -> list[dict[str, Any]]:
         model = self.model
         x = validate_batch(observations, model.observation_dim)
-        return model.answer(x) if len(x) else []
+        if not len(x):
+            return []
+        answers = model.answer(x)
+        self._count(len(x))
+        return answers
 
     def validate(self, observation: Any) -> np.ndarray:
         return validate_observation(observation, self.model.observation_dim)
@@ -413,6 +424,8 @@ class ModelServer:
         meta["batch_wait_timeout_s"] = self.batch_wait_timeout_s
         meta["loaded_at"] = self.loaded_at
         meta["swaps"] = self.swaps
+        meta["forward_passes"] = self.forward_passes
+        meta["rows_answered"] = self.rows_answered
         return meta
 
 

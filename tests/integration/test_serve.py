@@ -1,0 +1,403 @@
+"""The swarm_models Serve application on a real local Ray cluster (2 CPUs), deployed from
+configs/serve.yaml as ``swarm-ray serve`` does: the HTTP contract, bad input, handles and
+batching, a version roll-out under load, and overload."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import math
+import shutil
+import socket
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+ray = pytest.importorskip("ray")
+
+import requests  # noqa: E402
+from ray import serve  # noqa: E402
+from ray.serve.exceptions import BackPressureError  # noqa: E402
+
+from envs.actions import ACTION_NAMES, N_ENV_ACTIONS  # noqa: E402
+from serve.app import APP_NAME  # noqa: E402
+from serve.deploy import configure, deploy, deployed_config, load_deploy_config, rollout  # noqa: E402
+from serve.models import InvalidObservation  # noqa: E402
+from swarm_ray.training import load_analysis_model, load_policy  # noqa: E402
+from swarm_ray.training.registry import read_card, write_card  # noqa: E402
+from tests.conftest import ROOT  # noqa: E402
+
+POLICIES = ["execution_agent", "risk_manager", "strategy_optimizer"]
+DRILL_APP = "overload_drill"
+V2_ACTION = 0  # v2 of risk_manager is v1 with a large bias on this action's advantage
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_v2(registry: Path, name: str = "risk_manager") -> None:
+    """``name``/v2: v1's RLModule with +50 on one advantage bias, so its answers differ."""
+    import torch
+    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    v1, v2 = registry / name / "v1", registry / name / "v2"
+    shutil.copytree(v1, v2, ignore=shutil.ignore_patterns("rl_module"))
+    module = RLModule.from_checkpoint((v1 / "rl_module").resolve())
+    with torch.no_grad():
+        dict(module.named_parameters())["af.net.mlp.2.bias"][V2_ACTION] += 50.0
+    module.save_to_path((v2 / "rl_module").resolve())
+    write_card(v2, {**read_card(v1), "version": "v2"})
+
+
+@pytest.fixture(scope="module")
+def registry(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("serve") / "models"
+    shutil.copytree(ROOT / "models", root)
+    make_v2(root)
+    return root
+
+
+@pytest.fixture(scope="module")
+def app(registry: Path):
+    """configs/serve.yaml on a local 2-CPU cluster, risk_manager pinned to v1."""
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        config = configure(
+            load_deploy_config(ROOT / "configs" / "serve.yaml"),
+            host="127.0.0.1",
+            port=free_port(),
+            models_dir=str(registry),
+            versions={"risk_manager": "v1"},
+        )
+        url = deploy(config, timeout_s=180)
+        yield SimpleNamespace(url=url, config=config, registry=registry)
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def handle(name: str, app_name: str = APP_NAME):
+    return serve.get_deployment_handle(name, app_name=app_name)
+
+
+def observations(n: int, dim: int, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+# --- HTTP contract --------------------------------------------------------------------
+
+
+def test_get_models_lists_every_served_model_with_its_version(app) -> None:
+    r = requests.get(f"{app.url}/models", timeout=10)
+    assert r.status_code == 200
+    models = {m["name"]: m for m in r.json()["models"]}
+    assert set(models) == {*POLICIES, "market_analyst"}
+    assert models["risk_manager"]["version"] == "v1"
+    assert models["risk_manager"]["available_versions"] == ["v1", "v2"]
+    assert models["market_analyst"]["version"] == "v1"
+
+
+def test_get_model_returns_dimension_action_names_and_version(app) -> None:
+    meta = requests.get(f"{app.url}/models/strategy_optimizer", timeout=10).json()
+    assert meta["observation_dim"] == 15 and len(meta["observation_names"]) == 15
+    assert meta["action_names"] == list(ACTION_NAMES[:N_ENV_ACTIONS])
+    assert meta["version"] == "v1" and meta["output"] == "q_values"
+    analyst = requests.get(f"{app.url}/models/market_analyst", timeout=10).json()
+    assert analyst["observation_dim"] == 20 and analyst["output"] == "probabilities"
+    assert analyst["action_names"] == ["strong_sell", "sell", "hold", "buy", "strong_buy"]
+
+
+def test_unknown_model_is_404_naming_the_served_ones(app) -> None:
+    for r in (
+        requests.get(f"{app.url}/models/nope", timeout=10),
+        requests.post(f"{app.url}/models/nope", json={"observation": [0.0] * 15}, timeout=10),
+    ):
+        assert r.status_code == 404
+        assert "nope" in r.json()["detail"] and "risk_manager" in r.json()["detail"]
+
+
+@pytest.mark.parametrize("name", POLICIES)
+def test_post_answers_as_the_policy_loaded_directly(app, name: str) -> None:
+    policy = load_policy(app.registry / name / "v1")
+    x = observations(5, 15, seed=hash(name) % 1000)
+    q = policy.q_values(x)
+    actions, confidence = policy.act_with_confidence(x)
+    for i, row in enumerate(x):
+        r = requests.post(
+            f"{app.url}/models/{name}", json={"observation": row.tolist()}, timeout=10
+        )
+        assert r.status_code == 200, r.text
+        body = r.json()
+        assert set(body) == {"action", "action_name", "q_values", "confidence", "model_version"}
+        assert body["action"] == actions[i]
+        assert body["action_name"] == ACTION_NAMES[actions[i]]
+        np.testing.assert_allclose(body["q_values"], q[i], rtol=1e-5, atol=1e-6)
+        assert body["confidence"] == pytest.approx(confidence[i], rel=1e-5)
+        assert body["model_version"] == "v1"
+
+
+def test_post_to_the_analyst_returns_class_probabilities(app) -> None:
+    model = load_analysis_model(app.registry)
+    x = observations(3, 20, seed=7)
+    p = model.predict_proba(x)
+    for i, row in enumerate(x):
+        body = requests.post(
+            f"{app.url}/models/market_analyst", json={"observation": row.tolist()}, timeout=10
+        ).json()
+        assert body["action"] == int(p[i].argmax())
+        assert body["action_name"] == model.classes[body["action"]]
+        np.testing.assert_allclose(body["probabilities"], p[i], rtol=1e-5, atol=1e-7)
+        assert body["confidence"] == pytest.approx(float(p[i].max()), rel=1e-5)
+        assert 0.0 <= body["confidence"] <= 1.0
+
+
+GOOD = [0.1] * 15
+BAD_BODIES = [
+    ("short", json.dumps({"observation": GOOD[:14]}), "14 values"),
+    ("long", json.dumps({"observation": [*GOOD, 1.0]}), "16 values"),
+    ("nan", json.dumps({"observation": [math.nan, *GOOD[1:]]}), "observation[0] is nan"),
+    ("infinity", json.dumps({"observation": [*GOOD[:3], math.inf, *GOOD[4:]]}), "[3] is inf"),
+    ("string", json.dumps({"observation": [*GOOD[:2], "0.1", *GOOD[3:]]}), "[2] is str"),
+    ("null", json.dumps({"observation": [None, *GOOD[1:]]}), "[0] is NoneType"),
+    ("bool", json.dumps({"observation": [True, *GOOD[1:]]}), "[0] is bool"),
+    ("nested", json.dumps({"observation": [GOOD]}), "[0] is list"),
+    ("not-a-list", json.dumps({"observation": "0.1,0.2"}), "must be a list"),
+    ("missing-key", json.dumps({"obs": GOOD}), 'no "observation" key'),
+    ("extra-key", json.dumps({"observation": GOOD, "x": 1}), "unknown keys ['x']"),
+    ("array-body", json.dumps([GOOD]), "must be a JSON object"),
+    ("not-json", "observation=0.1", "not valid JSON"),
+    ("empty", "", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize(
+    ("body", "words"), [b[1:] for b in BAD_BODIES], ids=[b[0] for b in BAD_BODIES]
+)
+def test_bad_input_gets_a_4xx_naming_the_problem_never_an_answer(app, body, words) -> None:
+    r = requests.post(
+        f"{app.url}/models/risk_manager",
+        data=body,
+        headers={"content-type": "application/json"},
+        timeout=10,
+    )
+    assert 400 <= r.status_code < 500, (r.status_code, r.text)
+    detail = r.json()["detail"]
+    assert words.lower() in detail.lower(), detail
+    assert "action" not in r.json()
+
+
+# --- handles: the swarm's way in ------------------------------------------------------
+
+
+def test_handle_predict_and_predict_many_answer_like_http(app) -> None:
+    h = handle("risk_manager")
+    x = observations(6, 15, seed=3)
+    one = h.predict.remote(x[0]).result()  # a numpy row
+    same = h.predict.remote(x[0].tolist()).result()  # a list
+    assert one == same and one["model_version"] == "v1"
+    many = h.predict_many.remote(x).result()
+    assert len(many) == 6 and many[0]["action"] == one["action"]
+    np.testing.assert_allclose(many[0]["q_values"], one["q_values"], rtol=1e-6)
+    assert h.predict_many.remote(x.tolist()).result() == many
+    analyst = handle("market_analyst").predict_many.remote(observations(2, 20)).result()
+    assert {"probabilities", "confidence"} <= set(analyst[0])
+
+
+def test_handle_raises_invalid_observation_for_bad_input(app) -> None:
+    h = handle("execution_agent")
+    with pytest.raises(InvalidObservation, match="14 values"):
+        h.predict.remote([0.0] * 14).result()
+    with pytest.raises(InvalidObservation, match=r"observations\[1\]\[2\] is nan"):
+        h.predict_many.remote([[0.0] * 15, [0.0, 0.0, math.nan] + [0.0] * 12]).result()
+    # the replica keeps answering
+    assert h.predict.remote([0.0] * 15).result()["model_version"] == "v1"
+
+
+def test_concurrent_callers_share_forward_passes(app) -> None:
+    h = handle("strategy_optimizer")
+    before = h.metadata.remote().result()
+    x = observations(200, 15, seed=5)
+
+    async def burst() -> list[dict]:
+        return await asyncio.gather(*(h.predict.remote(row) for row in x))
+
+    answers = asyncio.run(burst())
+    after = h.metadata.remote().result()
+    rows = after["rows_answered"] - before["rows_answered"]
+    passes = after["forward_passes"] - before["forward_passes"]
+    assert rows == 200 and len(answers) == 200
+    assert passes < 100, f"{passes} forward passes for 200 concurrent requests: no batching"
+    direct = h.predict_many.remote(x).result()
+    assert [a["action"] for a in answers] == [a["action"] for a in direct]
+
+
+# --- a version roll-out under load ----------------------------------------------------
+
+
+def test_rollout_to_v2_under_load_has_zero_failures_and_no_restart(app) -> None:
+    h = handle("risk_manager")
+    before = h.metadata.remote().result()
+    assert before["version"] == "v1"
+    x = observations(64, 15, seed=11).tolist()
+    stop = threading.Event()
+    results: list[dict] = []
+    errors: list[BaseException] = []
+
+    async def caller(i: int) -> None:
+        k = i
+        while not stop.is_set():
+            try:
+                results.append(await h.predict.remote(x[k % len(x)]))
+            except BaseException as exc:  # every failure counts
+                errors.append(exc)
+            k += 1
+
+    def http_caller() -> tuple[int, int]:
+        ok = bad = 0
+        with requests.Session() as s:
+            while not stop.is_set():
+                r = s.post(f"{app.url}/models/risk_manager", json={"observation": x[0]}, timeout=10)
+                ok, bad = (ok + 1, bad) if r.status_code == 200 else (ok, bad + 1)
+        return ok, bad
+
+    async def load_during_rollout() -> dict[str, str]:
+        tasks = [asyncio.ensure_future(caller(i)) for i in range(16)]
+        await asyncio.sleep(0.5)
+        served = await asyncio.to_thread(rollout, {"risk_manager": "v2"})
+        await asyncio.sleep(0.5)
+        stop.set()
+        await asyncio.gather(*tasks)
+        return served
+
+    with ThreadPoolExecutor(2) as pool:
+        http = [pool.submit(http_caller) for _ in range(2)]
+        served = asyncio.run(load_during_rollout())
+        http_counts = [f.result() for f in http]
+
+    assert served == {"risk_manager": "v2"}
+    assert errors == [], errors[:3]
+    assert all(bad == 0 for _, bad in http_counts), http_counts
+    assert sum(ok for ok, _ in http_counts) > 0
+    versions = [r["model_version"] for r in results]
+    assert versions[0] == "v1" and versions[-1] == "v2" and set(versions) == {"v1", "v2"}
+    # v2's answers, not v1's relabelled
+    after = [h.predict.remote(row).result() for row in x[:8]]
+    assert all(a["model_version"] == "v2" and a["action"] == V2_ACTION for a in after)
+    meta = h.metadata.remote().result()
+    assert meta["replica"] == before["replica"], "the replica was restarted"
+    assert meta["swaps"] == before["swaps"] + 1
+    # the other models were not touched
+    assert handle("execution_agent").metadata.remote().result()["swaps"] == 0
+    # and back, so the module's state is as the fixture made it
+    assert rollout({"risk_manager": "v1"}) == {"risk_manager": "v1"}
+
+
+def test_rollout_to_a_missing_version_is_refused_and_the_old_one_keeps_serving(app) -> None:
+    h = handle("execution_agent")
+    with pytest.raises(ValueError, match=r"no version 'v9'; available: \['v1'\]"):
+        rollout({"execution_agent": "v9"})
+    assert h.predict.remote([0.0] * 15).result()["model_version"] == "v1"
+    assert h.metadata.remote().result()["swaps"] == 0
+
+
+# --- overload ---------------------------------------------------------------------------
+
+
+@pytest.fixture
+def drill(app):
+    """A second application: one risk_manager replica, one request at a time, 2 queued,
+    and 300 ms added to each forward pass (``drill_latency_ms``)."""
+    current = deployed_config().model_dump(exclude_unset=True)
+    ours = next(a for a in current["applications"] if a["name"] == APP_NAME)
+    drill_app = {
+        "name": DRILL_APP,
+        "route_prefix": "/drill",
+        "import_path": "serve.app:build_app",
+        "args": {
+            "models_dir": str(app.registry),
+            "models": ["risk_manager"],
+            "max_batch_size": 1,
+            "max_ongoing_requests": 1,
+            "max_queued_requests": 2,
+        },
+        "deployments": [
+            {"name": "risk_manager", "user_config": {"version": "v1", "drill_latency_ms": 300}}
+        ],
+    }
+    from ray.serve.schema import ServeDeploySchema
+
+    from serve.deploy import wait_running
+
+    with_drill = ServeDeploySchema.model_validate({"applications": [ours, drill_app]})
+    from ray.serve.context import _get_global_client
+
+    _get_global_client().deploy_apps(with_drill, _blocking=False)
+    wait_running(DRILL_APP, timeout_s=120)
+    yield handle("risk_manager", DRILL_APP)
+    serve.delete(DRILL_APP)
+
+
+def test_overload_is_rejected_fast_with_backpressure_and_503(app, drill) -> None:
+    async def flood(n: int) -> list[tuple[float, object]]:
+        async def one() -> tuple[float, object]:
+            t0 = time.perf_counter()
+            try:
+                out: object = await drill.predict.remote([0.0] * 15)
+            except BackPressureError as exc:
+                out = exc
+            return time.perf_counter() - t0, out
+
+        return await asyncio.gather(*(one() for _ in range(n)))
+
+    results = asyncio.run(flood(20))
+    rejected = [t for t, out in results if isinstance(out, BackPressureError)]
+    answered = [t for t, out in results if isinstance(out, dict)]
+    assert len(rejected) + len(answered) == 20
+    assert len(rejected) >= 15, f"only {len(rejected)} of 20 rejected"
+    assert max(rejected) < 0.25, f"a rejection took {max(rejected):.3f} s"
+    assert min(answered) >= 0.29  # the accepted ones were served, slowly
+
+    url = f"{app.url}/drill/models/risk_manager"
+
+    def post() -> tuple[float, requests.Response]:
+        t0 = time.perf_counter()
+        r = requests.post(url, json={"observation": [0.0] * 15}, timeout=30)
+        return time.perf_counter() - t0, r
+
+    with ThreadPoolExecutor(20) as pool:
+        responses = list(pool.map(lambda _: post(), range(20)))
+    codes = [r.status_code for _, r in responses]
+    assert set(codes) <= {200, 503}, codes
+    rejected_http = [(t, r) for t, r in responses if r.status_code == 503]
+    assert len(rejected_http) >= 10, codes
+    assert max(t for t, _ in rejected_http) < 1.0
+    assert all("overload" in r.text.lower() or "backpressure" in r.text.lower()
+               for _, r in rejected_http)  # fmt: skip
+
+
+# --- the benchmark script runs (figures are not asserted) -----------------------------
+
+
+def test_bench_serve_quick_run_reports_its_figures(app) -> None:
+    sys.path.insert(0, str(ROOT / "scripts"))
+    try:
+        import bench_serve
+    finally:
+        sys.path.remove(str(ROOT / "scripts"))
+    cfg = bench_serve.Config(
+        models_dir=str(app.registry), requests=50, warmup=10, callers=16, batched_s=0.5
+    )
+    res = bench_serve.run(cfg)
+    for key in ("handle_p50_ms", "handle_p99_ms", "actor_p50_ms", "batched_rps"):
+        assert res[key] > 0, key
+    assert res["batched_rejected"] == 0
+    assert APP_NAME in serve.status().applications  # the bench removed only its own app

@@ -22,6 +22,7 @@ COMMANDS: dict[str, str] = {
     "stop": "swarm_ray.commands.stop",
     "explain": "swarm_ray.commands.explain",
     "kill-switch": "swarm_ray.commands.kill_switch",
+    "serve": "swarm_ray.commands.serve",
 }
 
 

@@ -378,6 +378,7 @@ def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
             get_if_exists=True,
             lifetime="detached" if detached else None,
             max_concurrency=16,
+            scheduling_strategy="SPREAD",  # symbols spread over the cluster's nodes
         ).remote(g, data)
     return handles
 

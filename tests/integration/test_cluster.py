@@ -1,0 +1,59 @@
+"""A two-node local Ray cluster: swarms for several symbols run across both nodes.
+
+The agents infer locally here (``inference: local``) to keep two nodes' worth of processes on
+a 2-core machine; Serve is exercised in ``test_swarm.py``.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import pytest
+import yaml
+
+ray = pytest.importorskip("ray")
+
+from ray.cluster_utils import Cluster  # noqa: E402
+
+from swarm_ray import runtime  # noqa: E402
+from swarm_ray.agents import NAMESPACE  # noqa: E402
+from swarm_ray.config import parse_config  # noqa: E402
+from swarm_ray.coordinator import SwarmConfig  # noqa: E402
+from tests.conftest import ROOT, kline_day  # noqa: E402
+
+SYMBOLS = ["N1USDT", "N2USDT", "N3USDT", "N4USDT"]
+
+
+@pytest.fixture(scope="module")
+def two_nodes():
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1})
+    cluster.add_node(num_cpus=1)
+    cluster.wait_for_nodes()
+    ray.init(address=cluster.address, namespace=NAMESPACE, log_to_driver=False)
+    yield cluster
+    ray.shutdown()
+    cluster.shutdown()
+
+
+def test_swarms_for_several_symbols_run_across_both_nodes(two_nodes, tmp_path) -> None:
+    data = copy.deepcopy(yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text()))
+    data.update(run_id="cluster", symbols=SYMBOLS, journal_dir=str(tmp_path / "journal"))
+    data["agents"]["inference"] = "local"
+    paper = data["exchange"]["paper"]
+    paper["state_path"] = None
+    paper["symbols"] = {SYMBOLS[0]: {"klines": [kline_day("19"), kline_day("20")]}} | {
+        s: {"source_symbol": SYMBOLS[0], "time_offset_ms": 0} for s in SYMBOLS[1:]
+    }
+    cfg = parse_config(SwarmConfig, data)
+    assert len(ray.nodes()) == 2
+    handles = runtime.start_swarm(cfg)
+    coords = {n: h for n, h in handles.items() if n.startswith("coordinator:")}
+    assert sorted(coords) == [f"coordinator:{s}" for s in SYMBOLS]
+    done = ray.get([h.run.remote(5) for h in coords.values()], timeout=300)
+    assert all(st["cycles"] == 5 and st["error"] is None for st in done)
+    nodes = {st["name"]: st["node"] for st in done}
+    assert len(set(nodes.values())) == 2, nodes
+    # the CLI's view finds every swarm by name from this driver
+    status = runtime.swarm_status()
+    assert set(status) == set(coords)
+    assert all(s["symbols"][n.split(":")[1]]["cycle"] == 5 for n, s in status.items())

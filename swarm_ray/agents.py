@@ -439,6 +439,26 @@ class AgentActorImpl:
         self.agent.logic.cfg = cfg
         return q.model_dump()
 
+    async def retune(
+        self, bars: list[Any], max_inventory: float, maker_bps: float, num_samples: int = 16
+    ) -> dict[str, Any]:
+        """Strategy optimizer: re-tune the quoting parameters on ``bars`` with Ray Tune and own
+        the result; returns the new parameters and the best trial's backtest metrics."""
+        if self.agent.role != "strategy_optimizer":
+            raise ValueError(f"{self.agent.role} does not own quoting parameters")
+        from swarm_ray.tuning import retune_quoting
+
+        new, metrics = await asyncio.to_thread(
+            retune_quoting,
+            bars,
+            self.agent.cfg.quoting,
+            max_inventory=max_inventory,
+            maker_bps=maker_bps,
+            num_samples=num_samples,
+        )
+        params = await self.set_quoting_params(new.model_dump())
+        return {"params": params, "metrics": metrics}
+
     async def info(self) -> dict[str, Any]:
         return {
             "role": self.agent.role,

@@ -80,6 +80,9 @@ class CycleConfig(StrictModel):
     symbols_per_coordinator: int = Field(
         1, ge=1, description="symbols hosted by one coordinator actor (1: one actor per symbol)"
     )
+    retune_every_cycles: int = Field(
+        0, ge=0, description="the strategy optimizer re-tunes quoting this often (0: on demand)"
+    )
 
 
 class SwarmConfig(StrictModel):
@@ -181,6 +184,8 @@ class SymbolCoordinator:
         self.spec = spec
         self.metrics = metrics
         self.rules = exchange.symbol_rules(symbol)
+        self.quoting = cfg.agents.quoting
+        """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
         self.account = Account()
         self.cycle_no = (journal.last_cycle(symbol) or 0) + 1
@@ -369,7 +374,7 @@ class SymbolCoordinator:
             want = QuoteLadder(verdict.action)
         else:
             want = ladder(
-                verdict.action, mid, snap.best_bid, snap.best_ask, cfg.agents.quoting,
+                verdict.action, mid, snap.best_bid, snap.best_ask, self.quoting,
                 self.rules, verdict.max_buy, verdict.max_sell,
             )  # fmt: skip
         open_orders = self._open_orders()

@@ -173,6 +173,10 @@ class BarWindow:
     def __len__(self) -> int:
         return len(self._bars)
 
+    def bars(self) -> list[Kline]:
+        """The bars held, oldest first."""
+        return list(self._bars)
+
     @property
     def last_open_ms(self) -> int | None:
         return self._bars[-1].open_time_ms if self._bars else None

@@ -95,6 +95,8 @@ class CoordinatorImpl:
         self._next_ns = 0
         self._end_ns: int | None = None
         self.error: str | None = None
+        self._retune_task: asyncio.Future | None = None
+        self.retunes: list[dict[str, Any]] = []
 
     # -------------------------------------------------------------- start-up
     def _start(self) -> None:
@@ -204,6 +206,10 @@ class CoordinatorImpl:
             out.append(c.act(inp, ops, tuple(sorted(to)), tuple(sorted(fl))))
         self.rounds += 1
         self.cycles_run += len(out)
+        every = self.cfg.cycle.retune_every_cycles
+        if every and self.rounds % every == 0 and self._retune_task is None:
+            self._retune_task = asyncio.ensure_future(self.retune())
+            self._retune_task.add_done_callback(self._retune_done)
         self._next_ns += int(self.cfg.cycle.interval_s * 1e9)
         if self.keep_history:
             self.history.extend(_summary_dict(s) for s in out)
@@ -237,6 +243,31 @@ class CoordinatorImpl:
         finally:
             self.running = False
         return self.status_sync()
+
+    def _retune_done(self, task: asyncio.Future) -> None:
+        self._retune_task = None
+        if not task.cancelled() and task.exception() is not None:
+            log.warning("%s: re-tuning failed: %s", self.name, task.exception())
+
+    async def retune(self, num_samples: int = 16) -> dict[str, Any]:
+        """Ask the strategy optimizer to re-tune the quoting parameters with Ray Tune on this
+        actor's recent bars (of its first symbol) and quote with the result from now on."""
+        self._start()
+        agent = self._agent_handles().get("strategy_optimizer")
+        if agent is None:
+            raise RuntimeError("the strategy optimizer is not running")
+        from swarm_ray.quoting import QuotingParams
+
+        first = next(iter(self.coords.values()))
+        paper = self.cfg.exchange.paper
+        maker = float(paper.maker_fee_bps) if paper is not None else 2.0
+        bars = first.window.bars()
+        result = await agent.retune.remote(bars, self.cfg.risk.max_position, maker, num_samples)
+        params = QuotingParams.model_validate(result["params"])
+        for c in self.coords.values():
+            c.quoting = params
+        self.retunes.append(result)
+        return result
 
     async def history_since(self, index: int = 0) -> list[dict[str, Any]]:
         return self.history[index:]
@@ -300,6 +331,7 @@ class CoordinatorImpl:
                 "last": _summary_dict(last) if last else None,
                 "kill_switch": self.journal.kill_switch(s) is not None if self.started else None,
                 "reconciled": c.reconciled,
+                "quoting": c.quoting.model_dump(),
             }
         return out
 

@@ -243,3 +243,18 @@ def test_serve_down_falls_back_to_the_safe_action_within_the_timeout(cluster, tm
         runtime.ensure_models_served(cfg)
     back = run(coord, 10)
     assert any(h["bids"] or h["asks"] for h in back)
+
+
+def test_strategy_optimizer_retunes_quoting_with_ray_tune_on_demand(cluster, tmp_path) -> None:
+    cfg = swarm_config(tmp_path, "HHHUSDT")
+    coord, _ = start(cfg)
+    run(coord, 65)
+    result = ray.get(coord.retune.remote(4), timeout=300)
+    tight = result["params"]["tight_bps"]
+    assert 1.0 <= tight <= 25.0 and result["metrics"]["fills"] >= 0
+    st = ray.get(coord.status.remote())["symbols"]["HHHUSDT"]
+    assert st["quoting"]["tight_bps"] == tight
+    hist = run(coord, 20)
+    tight_cycles = [h for h in hist if h["action"] == "quote_tight" and h["bids"]]
+    for h in tight_cycles:  # the new half-spread is what gets quoted (to the tick)
+        assert h["bids"][0] == pytest.approx(h["mid"] * (1 - tight * 1e-4), abs=0.02)

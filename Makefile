@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint format bench clean
+.PHONY: install test demo lint format bench bench-all clean
 
 install: $(STAMP)
 
@@ -31,6 +31,13 @@ format: install
 
 bench: install
 	$(PY) scripts/bench_env.py
+
+# every benchmark script (each also takes --json); a few minutes on 2 cores
+bench-all: install
+	$(PY) scripts/bench_env.py
+	$(PY) scripts/bench_train.py
+	$(PY) scripts/bench_serve.py
+	$(PY) scripts/bench_swarm.py
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

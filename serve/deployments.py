@@ -17,10 +17,16 @@ from typing import Any
 
 from fastapi import FastAPI, HTTPException, Request
 from ray import serve
+from ray.exceptions import RayTaskError
 from ray.serve.exceptions import BackPressureError
 from ray.serve.handle import DeploymentHandle
 
-from serve.models import InvalidObservation, ModelServer, ModelUnavailable
+from serve.models import (
+    InvalidObservation,
+    ModelServer,
+    ModelUnavailable,
+    validate_observation,
+)
 
 logger = logging.getLogger("ray.serve")
 
@@ -110,6 +116,11 @@ api = FastAPI(
 )
 
 
+def _message(exc: BaseException) -> str:
+    """The user exception's own message, without the remote traceback Ray wraps around it."""
+    return str(exc.cause) if isinstance(exc, RayTaskError) else str(exc)
+
+
 def _parse_body(raw: bytes) -> Any:
     """The ``observation`` of a request body; 400/422 naming what is wrong."""
     try:
@@ -136,6 +147,7 @@ class ModelsAPI:
     def __init__(self, models: dict[str, DeploymentHandle], request_timeout_s: float) -> None:
         self._models = models
         self._timeout_s = request_timeout_s
+        self._dims: dict[str, int] = {}
 
     def _handle(self, name: str) -> DeploymentHandle:
         handle = self._models.get(name)
@@ -156,9 +168,16 @@ class ModelsAPI:
                 503, f"model {name!r} is overloaded: {exc}", headers={"Retry-After": retry}
             ) from None
         except InvalidObservation as exc:
-            raise HTTPException(422, str(exc)) from None
+            raise HTTPException(422, _message(exc)) from None
         except ModelUnavailable as exc:
-            raise HTTPException(503, str(exc)) from None
+            raise HTTPException(503, _message(exc)) from None
+
+    async def _observation_dim(self, name: str) -> int:
+        dim = self._dims.get(name)
+        if dim is None:  # asked once per model: versions of a model share their inputs
+            meta = await self._call(name, self._handle(name).metadata.remote())
+            dim = self._dims[name] = int(meta["observation_dim"])
+        return dim
 
     @api.get("/models")
     async def list_models(self) -> dict[str, Any]:
@@ -176,4 +195,9 @@ class ModelsAPI:
     async def predict(self, name: str, request: Request) -> dict[str, Any]:
         handle = self._handle(name)
         observation = _parse_body(await request.body())
-        return await self._call(name, handle.predict.remote(observation))
+        try:
+            # checked here too, so that bad input never reaches (or logs errors in) a model
+            row = validate_observation(observation, await self._observation_dim(name))
+        except InvalidObservation as exc:
+            raise HTTPException(422, str(exc)) from None
+        return await self._call(name, handle.predict.remote(row))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import time
 
@@ -87,11 +88,29 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:  # unknown model names, empty registry
         raise ConfigError(str(exc)) from None
-    ray.init(address=args.address, num_cpus=args.num_cpus)
+    connect(args.address, num_cpus=args.num_cpus)
     try:
         return _serve(config, args.detach)
     finally:
         ray.shutdown()
+
+
+def connect(address: str | None, num_cpus: int | None = None) -> None:
+    """``ray.init``; with an explicit cluster address, token auth is used when a token exists,
+    as Ray itself does for ``auto`` (Ray 2.60 enables token auth by default)."""
+    import ray
+
+    if address not in (None, "auto"):
+        from ray._private.authentication.authentication_token_setup import (
+            maybe_enable_token_auth_if_token_available,
+        )
+
+        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
+    ray.init(address=address, num_cpus=num_cpus if address is None else None)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt  # SIGTERM (ray job stop, a supervisor) shuts down like Ctrl-C
 
 
 def _serve(config, detach: bool) -> int:
@@ -109,6 +128,7 @@ def _serve(config, detach: bool) -> int:
             print("detached: Serve keeps running on the cluster (`serve shutdown` stops it)")
             return 0
         print("Ctrl-C stops Serve.", flush=True)
+        signal.signal(signal.SIGTERM, _interrupt)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -144,7 +164,7 @@ def _rollout(versions: dict[str, str | None], address: str) -> int:
 
     from serve.deploy import rollout
 
-    ray.init(address=address)
+    connect(address)
     try:
         served = rollout(versions)
     except ValueError as exc:

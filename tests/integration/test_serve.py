@@ -7,8 +7,11 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
+import signal
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -91,6 +94,45 @@ def handle(name: str, app_name: str = APP_NAME):
 
 def observations(n: int, dim: int, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(size=(n, dim)).astype(np.float32)
+
+
+# --- the CLI (first: it starts its own local cluster, before the module's) -------------
+
+
+def test_cli_serve_prints_the_url_answers_rolls_out_and_stops_on_ctrl_c(tmp_path) -> None:
+    port = free_port()
+    registry = tmp_path / "models"
+    shutil.copytree(ROOT / "models" / "market_analyst", registry / "market_analyst")
+    cmd = [sys.executable, "-m", "swarm_ray", "serve", "--models", "market_analyst",
+           "--models-dir", str(registry), "--port", str(port), "--num-cpus", "1"]  # fmt: skip
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    proc = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.DEVNULL, text=True)  # fmt: skip
+    try:
+        lines = []
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline and proc.poll() is None:
+            lines.append(proc.stdout.readline())
+            if "Ctrl-C stops Serve" in lines[-1]:
+                break
+        out = "".join(lines)
+        assert f"http://127.0.0.1:{port}/models" in out, out
+        assert "market_analyst" in out and "v1" in out
+        models = requests.get(f"http://127.0.0.1:{port}/models", timeout=10).json()["models"]
+        assert [m["name"] for m in models] == ["market_analyst"]
+        address = out.split("Ray cluster ")[1].split(")")[0]
+        roll = subprocess.run(
+            [sys.executable, "-m", "swarm_ray", "serve", "--rollout", "market_analyst=latest",
+             "--address", address], env=env, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert roll.returncode == 0, roll.stderr[-2000:]
+        assert "market_analyst: now serving v1" in roll.stdout
+    finally:
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=60)
+    assert code == 130
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"http://127.0.0.1:{port}/models", timeout=5)
 
 
 # --- HTTP contract --------------------------------------------------------------------
@@ -192,6 +234,7 @@ def test_bad_input_gets_a_4xx_naming_the_problem_never_an_answer(app, body, word
     assert 400 <= r.status_code < 500, (r.status_code, r.text)
     detail = r.json()["detail"]
     assert words.lower() in detail.lower(), detail
+    assert "traceback" not in detail.lower() and "ray::" not in detail and len(detail) < 300
     assert "action" not in r.json()
 
 

@@ -317,3 +317,24 @@ def test_load_deploy_config_names_a_missing_or_bad_file(tmp_path: Path) -> None:
     bad.write_text("applications:\n- name: other\n  import_path: x:y\n")
     with pytest.raises(ConfigError, match="no application named 'swarm_models'"):
         load_deploy_config(bad)
+
+
+def test_cli_serve_parses_rollouts_and_refuses_bad_arguments(capsys, monkeypatch) -> None:
+    from swarm_ray.cli import main
+
+    monkeypatch.delenv("RAY_ADDRESS", raising=False)
+    from swarm_ray.commands.serve import parse_rollout
+
+    assert parse_rollout(["risk_manager=v2", "market_analyst=latest"]) == {
+        "risk_manager": "v2",
+        "market_analyst": None,
+    }
+    for bad in ("risk_manager", "=v2", "risk_manager="):
+        with pytest.raises(ConfigError, match="NAME=VERSION"):
+            parse_rollout([bad])
+    assert main(["serve", "--detach"]) == 2
+    assert "--detach needs --address" in capsys.readouterr().err
+    assert main(["serve", "--models", "nope"]) == 2
+    assert "['nope'] are not in the registry" in capsys.readouterr().err
+    assert main(["serve", "--config", "no/such.yaml"]) == 2
+    assert "not found" in capsys.readouterr().err

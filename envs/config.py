@@ -31,6 +31,26 @@ class MidpriceConfig(StrictModel):
     random_start: bool = Field(
         True, description="replay: random episode start (else the first bar)"
     )
+    ref_vol: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "replay: reference one-step volatility of simple returns that scales the features, "
+            "the pnl unit and the reward's sigma; None: the replayed files' own. Pin it to the "
+            "training days' value so a policy sees the same scale on any other day"
+        ),
+    )
+    step_sigma: float | None = Field(
+        None,
+        gt=0,
+        description=(
+            "replay: one-bar std of price changes (price units) behind the pnl unit and the "
+            "reward's sigma; None: the files' own, or ref_vol times their median when pinned"
+        ),
+    )
+    mean_volume: float | None = Field(
+        None, gt=0, description="replay: volume the volume feature is relative to; None: files'"
+    )
 
 
 class FillConfig(StrictModel):
@@ -68,6 +88,30 @@ class RewardConfig(StrictModel):
         0.0, ge=0, description="spread_capture: cost per |q| sigma sqrt(dt)"
     )
     terminal_inventory_penalty: float = Field(0.0, ge=0, description="alpha in -alpha q_T^2")
+    markout: bool = Field(
+        False,
+        description=(
+            "the PnL term is the step's trades marked to the next mid, net of fees (spread "
+            "captured after adverse selection) instead of the change in wealth: the mark of the "
+            "inventory carried into the step is left out, its risk priced by the inventory term"
+        ),
+    )
+    quote_bonus: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "paid per quote side placed per step: the shadow price of a market maker's quoting "
+            "obligation (not PnL; backtests never pay it)"
+        ),
+    )
+    idle_reduce_cost: float = Field(
+        0.0,
+        ge=0,
+        description=(
+            "charged when a reduce action has nothing to reduce (it then stands aside), so a "
+            "policy that means to stand aside votes stand_aside"
+        ),
+    )
     scale: float = Field(1.0, gt=0, description="rewards are divided by this")
 
 

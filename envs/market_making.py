@@ -224,7 +224,7 @@ class MarketMakingEnv(gym.Env):
             q = self._q
             if direction * q < 0.0:  # reduce only: buy while short, sell while long
                 market_qty = direction * min(self.cfg.actions.reduce_size, abs(q))
-        return self._advance(bid_d, ask_d, market_qty)
+        return self._advance(bid_d, ask_d, market_qty, bool(direction) and not market_qty)
 
     def step_quotes(
         self, bid_distance: float | None, ask_distance: float | None, market_qty: float = 0.0
@@ -236,7 +236,7 @@ class MarketMakingEnv(gym.Env):
         return self._advance(bid_d, ask_d, float(market_qty))
 
     def _advance(
-        self, bid_d: float, ask_d: float, market_qty: float
+        self, bid_d: float, ask_d: float, market_qty: float, idle_reduce: bool = False
     ) -> tuple[np.ndarray, float, bool, bool, dict[str, Any]]:
         t = self._t
         if t >= self._n:
@@ -280,7 +280,15 @@ class MarketMakingEnv(gym.Env):
         t += 1
         mid_next = self._mids[t]
         wealth = cash + q * mid_next
-        reward = self.reward_model.step(wealth - self._wealth, q, edge, fee_paid)
+        reward = self.reward_model.step(
+            wealth - self._wealth,
+            q,
+            edge,
+            fee_paid,
+            self._q * (mid_next - mid),
+            int(bid_on) + int(ask_on),
+            idle_reduce,
+        )
         terminated = t >= self._n
         if terminated:
             reward += self.reward_model.terminal(q)

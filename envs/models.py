@@ -118,8 +118,13 @@ class ReplayMidprice:
         self.ref_vol = float(np.std(r)) if len(r) > 1 and np.std(r) > 0 else 1e-4
         self.s_ref = float(np.median(self.close))
         self.step_sigma = float(np.std(np.diff(self.close))) if len(r) > 1 else 1.0
+        if cfg.ref_vol is not None:  # a pinned scale: the same features on any day
+            self.ref_vol = cfg.ref_vol
+            self.step_sigma = cfg.ref_vol * self.s_ref
+        if cfg.step_sigma is not None:
+            self.step_sigma = cfg.step_sigma
         self.features = market_features(
-            self.close, self.ref_vol, self.high, self.low, volume, taker
+            self.close, self.ref_vol, self.high, self.low, volume, taker, cfg.mean_volume
         )
 
     def __len__(self) -> int:
@@ -276,7 +281,12 @@ class RewardModel:
     - risk_averse: dW - gamma/2 sigma^2 q^2 dt (the mean-variance form of CARA utility)
     - spread_capture: edge captured against the mid minus fees, minus a holding cost
       c |q| sigma sqrt(dt): rewards fills at good prices, not directional luck
-    Rewards are divided by ``scale``; the last step also subtracts alpha q_T^2.
+    With ``markout`` the PnL term of every kind (dW, or edge minus fees) is the step's trades
+    marked to the next mid net of fees, dW - q_prev dS: the fills' adverse selection counts,
+    the mark of the inventory carried into the step (noise of zero mean) does not.
+    ``quote_bonus`` is added per quote side placed, ``idle_reduce_cost`` subtracted for a reduce
+    action with nothing to reduce. Rewards are divided by ``scale``; the last step also
+    subtracts alpha q_T^2.
     """
 
     def __init__(self, cfg: RewardConfig, sigma: float, dt: float) -> None:
@@ -286,30 +296,54 @@ class RewardModel:
         self.hold_coef = cfg.holding_cost * sigma * math.sqrt(dt)
         self.terminal_coef = cfg.terminal_inventory_penalty
         self.inv_scale = 1.0 / cfg.scale
+        self.markout = cfg.markout
+        self.quote_bonus = cfg.quote_bonus
+        self.idle_reduce_cost = cfg.idle_reduce_cost
 
-    def step(self, d_wealth: float, q: float, edge: float, fees: float) -> float:
+    def step(
+        self,
+        d_wealth: float,
+        q: float,
+        edge: float,
+        fees: float,
+        carry: float = 0.0,
+        sides: int = 0,
+        idle_reduce: bool = False,
+    ) -> float:
+        """``carry``: q_prev dS, the mark of the inventory held into the step (markout only);
+        ``sides``: quote sides placed; ``idle_reduce``: a reduce action had nothing to do."""
         kind = self.kind
+        pnl = d_wealth - carry if self.markout else d_wealth
         if kind == "pnl":
-            r = d_wealth
+            r = pnl
         elif kind == "inventory_penalty":
-            r = d_wealth - self.inv_coef * q * q
+            r = pnl - self.inv_coef * q * q
         elif kind == "risk_averse":
-            r = d_wealth - self.risk_coef * q * q
+            r = pnl - self.risk_coef * q * q
         else:
-            r = edge - fees - self.hold_coef * abs(q)
+            r = (pnl if self.markout else edge - fees) - self.hold_coef * abs(q)
+        if self.quote_bonus:
+            r += self.quote_bonus * sides
+        if idle_reduce:
+            r -= self.idle_reduce_cost
         return r * self.inv_scale
 
     def terminal(self, q: float) -> float:
         return -self.terminal_coef * q * q * self.inv_scale
 
-    def step_many(self, d_wealth, q, edge, fees) -> np.ndarray:
+    def step_many(self, d_wealth, q, edge, fees, carry=0.0, sides=0, idle_reduce=None):
         kind = self.kind
+        pnl = d_wealth - carry if self.markout else d_wealth
         if kind == "pnl":
-            r = d_wealth
+            r = pnl
         elif kind == "inventory_penalty":
-            r = d_wealth - self.inv_coef * q * q
+            r = pnl - self.inv_coef * q * q
         elif kind == "risk_averse":
-            r = d_wealth - self.risk_coef * q * q
+            r = pnl - self.risk_coef * q * q
         else:
-            r = edge - fees - self.hold_coef * np.abs(q)
+            r = (pnl if self.markout else edge - fees) - self.hold_coef * np.abs(q)
+        if self.quote_bonus:
+            r = r + self.quote_bonus * sides
+        if idle_reduce is not None and self.idle_reduce_cost:
+            r = r - self.idle_reduce_cost * idle_reduce
         return r * self.inv_scale

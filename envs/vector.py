@@ -62,10 +62,18 @@ class VectorMarketSim:
         seed: int | None = None,
         with_obs: bool = False,
         record: bool = False,
+        session_steps: int | None = None,
         **overrides: Any,
     ) -> None:
+        """``session_steps``: build observations as in sessions of this many steps, the way a
+        policy trained on episodes that long runs over a longer backtest (or live): its
+        ``time_left`` restarts every session and the drawdown reference resets at each session
+        start; inventory, cash and fills carry over. None: the whole run is one session."""
         if n_paths < 1:
             raise ValueError(f"n_paths must be >= 1, got {n_paths}")
+        if session_steps is not None and session_steps < 1:
+            raise ValueError(f"session_steps must be >= 1, got {session_steps}")
+        self.session_steps = session_steps
         self.cfg = cfg = make_config(config, **overrides)
         self.n_paths = n_paths
         self.with_obs = with_obs
@@ -116,7 +124,8 @@ class VectorMarketSim:
             return None
         t = self.t
         obs = self.data.features[t].astype(np.float32)
-        obs[:, TIME_LEFT] = 1.0 - t / self.cfg.n_steps
+        session = self.session_steps
+        obs[:, TIME_LEFT] = 1.0 - (t % session) / session if session else 1.0 - t / self.cfg.n_steps
         obs[:, INVENTORY] = self.q / self.cfg.max_inventory
         obs[:, UNREALIZED_PNL] = self.q * (self._mid[t] - self.avg) / self._pnl_unit
         obs[:, DRAWDOWN] = (self.peak - self.wealth) / self._pnl_unit
@@ -138,18 +147,27 @@ class VectorMarketSim:
         direction = self._dir_table[a]
         reduce = np.minimum(self.cfg.actions.reduce_size, np.abs(self.q))
         market_qty = np.where(direction * self.q < 0.0, direction * reduce, 0.0)
-        return self.step_quotes(bid_d, ask_d, market_qty)
+        idle_reduce = (direction != 0.0) & (market_qty == 0.0)
+        return self.step_quotes(bid_d, ask_d, market_qty, idle_reduce)
 
     def step_quotes(
-        self, bid_d: np.ndarray, ask_d: np.ndarray, market_qty: np.ndarray | None = None
+        self,
+        bid_d: np.ndarray,
+        ask_d: np.ndarray,
+        market_qty: np.ndarray | None = None,
+        idle_reduce: np.ndarray | None = None,
     ) -> np.ndarray:
-        """Step every path with these quote distances (price units, nan: none); rewards."""
+        """Step every path with these quote distances (price units, nan: none); rewards.
+
+        ``idle_reduce`` marks paths whose reduce action had nothing to reduce (for the reward).
+        """
         if self.data is None or self.t >= self.cfg.n_steps:
             raise RuntimeError("step on a finished simulation; call reset() first")
         t, n = self.t, self.n_paths
         fees, size, max_inv = self.fees, self.cfg.actions.order_size, self.cfg.max_inventory
         mid = self._mid[t]
         q, cash = self.q, self.cash
+        q_prev = q
         fee_paid = np.zeros(n)
         edge = np.zeros(n)
         track_avg = self.with_obs
@@ -190,13 +208,21 @@ class VectorMarketSim:
         q = q + dq
         self.t = t = t + 1
         wealth = cash + q * self._mid[t]
-        reward = self.reward_model.step_many(wealth - self.wealth, q, edge, fee_paid)
+        rm = self.reward_model
+        carry = q_prev * (self._mid[t] - mid) if rm.markout else 0.0
+        sides = (
+            (bid_d == bid_d).view(np.int8) + (ask_d == ask_d).view(np.int8) if rm.quote_bonus else 0
+        )
+        reward = rm.step_many(wealth - self.wealth, q, edge, fee_paid, carry, sides, idle_reduce)
         if t >= self.cfg.n_steps:
             reward = reward + self.reward_model.terminal(q)
         n_filled = bf + af
         self.last_fill[n_filled > 0] = t
         self.fills += n_filled
-        np.maximum(self.peak, wealth, out=self.peak)
+        if self.session_steps and t % self.session_steps == 0:
+            self.peak = wealth.copy()  # a new session: drawdown from here
+        else:
+            np.maximum(self.peak, wealth, out=self.peak)
         self.q, self.cash, self.wealth = q, cash, wealth
         if self.record:
             h = self.history

@@ -26,6 +26,16 @@ CONFIGS = {
     "gaussian_risk_averse": {"reward": {"kind": "risk_averse"}, "midprice": {"drift": 0.5}},
     "replay": REPLAY,
     "replay_spread_capture": {**REPLAY, "reward": {"kind": "spread_capture", "holding_cost": 1}},
+    "replay_markout_obligation": {
+        **REPLAY,
+        "midprice": {**REPLAY["midprice"], "ref_vol": 1e-3, "mean_volume": 30.0},
+        "reward": {
+            "kind": "risk_averse",
+            "markout": True,
+            "quote_bonus": 0.05,
+            "idle_reduce_cost": 0.01,
+        },
+    },
 }
 
 
@@ -221,3 +231,54 @@ def test_replay_start_option_and_episode_follows_real_closes() -> None:
     assert env.mid == closes[100]
     env.step(0)
     assert env.mid == closes[101]
+
+
+def test_markout_reward_marks_the_steps_trades_to_the_next_mid_and_pays_the_quote_bonus() -> None:
+    """markout: dW minus the move of the inventory held into the step, plus the bonus per side."""
+    reward = {"kind": "pnl", "markout": True, "quote_bonus": 0.05}
+    env = MarketMakingEnv({**REPLAY, "n_steps": 300, "reward": reward})
+    plain = MarketMakingEnv({**REPLAY, "n_steps": 300})
+    env.reset(seed=0, options={"start": 200})
+    plain.reset(seed=0, options={"start": 200})
+    rng = np.random.default_rng(7)
+    held = 0
+    for _ in range(300):
+        a = int(rng.choice([Action.STAND_ASIDE, Action.QUOTE_TIGHT, Action.REDUCE_SELL]))
+        q, mid = env.inventory, env.mid
+        _, r, *_ = env.step(a)
+        _, dw, *_ = plain.step(a)  # pnl reward: the change in wealth
+        # quote sides placed: both, unless the 0.05 BTC limit (10 lots) blocks one
+        sides = (round(q / 0.005) < 10) + (round(q / 0.005) > -10) if a == 1 else 0
+        assert r == pytest.approx(dw - q * (env.mid - mid) + 0.05 * sides, abs=1e-9)
+        held += q != 0.0 and a == Action.STAND_ASIDE
+    assert held > 0  # the carried inventory's mark was actually left out somewhere
+
+
+def test_idle_reduce_cost_is_charged_only_when_there_is_nothing_to_reduce() -> None:
+    env = MarketMakingEnv({"fills": {"A": 0.0}, "reward": {"idle_reduce_cost": 0.25}})
+    env.reset(seed=0)
+    assert env.step(Action.REDUCE_SELL)[1] == -0.25  # flat
+    assert env.step(Action.STAND_ASIDE)[1] == 0.0
+    env._q, env._avg = 2.0, env.mid
+    env._wealth = env.cash + 2.0 * env.mid
+    assert env.step(Action.REDUCE_BUY)[1] == pytest.approx(
+        2.0 * (env.mid - env._mids[env.t - 1]) - 0.25
+    )  # long: buying does not reduce
+    env.step(Action.REDUCE_SELL)
+    assert env.inventory == 1.0  # a real reduce is not charged (it pays the market order)
+
+
+def test_pinned_ref_vol_sets_the_feature_scale_whatever_the_replayed_days() -> None:
+    from envs.features import RET_1, VOLATILITY
+
+    own = MarketMakingEnv(REPLAY)
+    ref = own.midprice.ref_vol
+    pinned = MarketMakingEnv({**REPLAY, "midprice": {**REPLAY["midprice"], "ref_vol": 2 * ref}})
+    assert pinned.midprice.ref_vol == 2 * ref
+    assert pinned.midprice.step_sigma == pytest.approx(2 * ref * own.midprice.s_ref)
+    sigma = MarketMakingEnv({**REPLAY, "midprice": {**REPLAY["midprice"], "step_sigma": 9.0}})
+    assert sigma.midprice.step_sigma == 9.0 and sigma.midprice.ref_vol == ref
+    a, b = own.midprice.features, pinned.midprice.features
+    inside = np.abs(a[:, RET_1]) < 9.0  # unclipped rows
+    np.testing.assert_allclose(b[inside, RET_1], a[inside, RET_1] / 2, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(b[:, VOLATILITY], np.minimum(a[:, VOLATILITY], 10) / 2, atol=1e-9)

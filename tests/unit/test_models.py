@@ -92,6 +92,54 @@ def test_reward_kinds() -> None:
     )
 
 
+def test_markout_quote_bonus_and_idle_reduce_terms() -> None:
+    sigma, dt = 2.0, 0.005
+    extra = {"markout": True, "quote_bonus": 0.1, "idle_reduce_cost": 0.3}
+    ra = RewardModel(RewardConfig(kind="risk_averse", gamma=0.1, **extra), sigma, dt)
+    # dW 4 of which 2.5 is the carried inventory's move: 1.5 marked out, 2 sides quoted
+    want = 1.5 - 0.05 * 4.0 * 9 * 0.005 + 0.2
+    assert ra.step(4.0, 3.0, 1.0, 0.5, carry=2.5, sides=2) == pytest.approx(want)
+    assert ra.step(4.0, 3.0, 1.0, 0.5, 2.5, 0, idle_reduce=True) == pytest.approx(want - 0.5)
+    # spread capture with markout: the fills' markout (net of fees) replaces edge minus fees
+    sc = RewardModel(RewardConfig(kind="spread_capture", holding_cost=1.0, markout=True), sigma, dt)
+    assert sc.step(4.0, -3.0, 1.0, 0.5, carry=2.5) == pytest.approx(1.5 - 3 * 2.0 * math.sqrt(dt))
+    many = ra.step_many(
+        np.array([4.0, 4.0]),
+        np.array([3.0, 3.0]),
+        np.array([1.0, 1.0]),
+        np.array([0.5, 0.5]),
+        np.array([2.5, 2.5]),
+        np.array([2, 2]),
+        np.array([False, True]),
+    )
+    np.testing.assert_allclose(many, [want, want - 0.3])
+    # off by default: the old kinds are unchanged whatever carry and sides are passed
+    plain = RewardModel(RewardConfig(kind="pnl"), sigma, dt)
+    assert plain.step(4.0, 3.0, 1.0, 0.5, carry=2.5, sides=2, idle_reduce=True) == 4.0
+
+
+def test_vector_sim_rewards_match_the_env_with_markout_bonus_and_idle_reduce() -> None:
+    reward = {"kind": "risk_averse", "markout": True, "quote_bonus": 0.03, "idle_reduce_cost": 0.01}
+    cfg = make_config(
+        {
+            "preset": "replay",
+            "n_steps": 300,
+            "midprice": {"kind": "replay", "files": (kline_day("05"),), "ref_vol": 1e-3},
+            "reward": reward,
+        }
+    )
+    starts = np.array([40, 700])
+    actions = np.random.default_rng(4).integers(0, 7, (300, 2))
+    sim = VectorMarketSim(cfg, n_paths=2, seed=0, with_obs=True)
+    sim.reset(starts)
+    rewards = np.array([sim.step_actions(actions[t]) for t in range(300)])
+    env = MarketMakingEnv(cfg)
+    for p in range(2):
+        env.reset(seed=0, options={"start": int(starts[p])})
+        got = [env.step(int(actions[t, p]))[1] for t in range(300)]
+        np.testing.assert_allclose(got, rewards[:, p], rtol=1e-9, atol=1e-9)
+
+
 def test_vector_sim_replays_exactly_what_the_env_does() -> None:
     """Replay fills are deterministic (touch prob 1), so the same actions from the same bar
     must give the same wealth and inventory, step by step, in both implementations."""
@@ -201,3 +249,30 @@ def test_replay_with_intensity_fitted_from_the_data() -> None:
         sim.step_actions(np.full(200, int(Action.QUOTE_TIGHT)))
     expected = 2 * 1000 * (1 - math.exp(-p.A * math.exp(-p.k * 20.0)))
     assert np.mean(sim.fills) == pytest.approx(expected, rel=0.03)
+
+
+def test_vector_sim_sessions_restart_time_left_and_the_drawdown_reference() -> None:
+    """A whole-day run in sessions of a policy's training length: time_left cycles, the
+    drawdown column restarts from zero each session, wealth and inventory carry over."""
+    from envs.features import DRAWDOWN, TIME_LEFT
+
+    cfg = {"preset": "replay", "n_steps": 600, "midprice": {"files": (kline_day("05"),)}}
+    starts = np.array([0])
+    runs = {}
+    for session in (None, 200):
+        sim = VectorMarketSim(cfg, n_paths=1, seed=0, with_obs=True, session_steps=session)
+        sim.reset(starts)
+        obs, wealth = [sim.state().obs[0]], []
+        while not sim.done:
+            sim.step_actions(np.array([int(Action.QUOTE_TIGHT)]))
+            obs.append(sim.state().obs[0])
+            wealth.append(sim.wealth[0])
+        runs[session] = (np.array(obs), np.array(wealth))
+    (day_obs, day_w), (ses_obs, ses_w) = runs[None], runs[200]
+    np.testing.assert_array_equal(day_w, ses_w)  # the same trading
+    np.testing.assert_allclose(ses_obs[[0, 1, 199, 200, 400], TIME_LEFT], [1, 0.995, 0.005, 1, 1])
+    np.testing.assert_allclose(day_obs[[0, 300], TIME_LEFT], [1, 0.5])
+    assert ses_obs[200, DRAWDOWN] == 0.0 and ses_obs[400, DRAWDOWN] == 0.0
+    assert day_obs[200, DRAWDOWN] > 0.0  # one whole-run session keeps the earlier peak
+    with pytest.raises(ValueError, match="session_steps"):
+        VectorMarketSim(cfg, n_paths=1, session_steps=0)

@@ -182,7 +182,17 @@ def evaluate_days(
     for agent in agents:
         if progress:
             progress(agent.name)
-        sim = VectorMarketSim(env_cfg, n_paths=len(files), seed=cfg.seed, with_obs=needs_obs)
+        # a policy sees observations built as in its training: the features' pinned scale and,
+        # over a whole day, sessions as long as its training episodes (its time_left's pace)
+        overrides = getattr(agent, "env_overrides", None)
+        agent_cfg = make_config(env_cfg, **overrides) if overrides else env_cfg
+        sim = VectorMarketSim(
+            agent_cfg,
+            n_paths=len(files),
+            seed=cfg.seed,
+            with_obs=needs_obs,
+            session_steps=getattr(agent, "session_steps", None),
+        )
         run = run_agent(sim, agent, starts)
         run.metrics = backtest_metrics(run, cfg.periods_per_year)
         results[agent.name] = run.metrics

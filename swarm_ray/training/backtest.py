@@ -47,6 +47,8 @@ def run_episodes(agent: Any, sim: VectorMarketSim, starts: np.ndarray | None = N
         "max_drawdown": float(drawdown.mean()),
         "map": float(np.mean(np.abs(run.inventory[1:]))),
         "fills": float(run.fills.mean()),
+        # share of steps with at least one quote placed (market making, not standing aside)
+        "quoting": float(np.mean(~(np.isnan(run.bid) & np.isnan(run.ask)))),
         "episodes": int(w.shape[1]),
     }
 

@@ -26,6 +26,13 @@ class DataConfig(StrictModel):
     train_days: tuple[date, ...] = Field(..., min_length=1)
     validation_days: tuple[date, ...] = Field(..., min_length=1)
     evaluation_days: tuple[date, ...] = ()
+    pin_feature_scale: bool = Field(
+        True,
+        description=(
+            "replay: pin the features' scale (midprice.ref_vol, mean_volume) to the training "
+            "days', so validation, evaluation and live trading show a policy the training scale"
+        ),
+    )
 
     @model_validator(mode="after")
     def _disjoint(self) -> DataConfig:
@@ -135,6 +142,13 @@ class RegistryConfig(StrictModel):
     analysis_name: str = "market_analyst"
     eval_episodes_per_day: int = Field(
         5, ge=1, description="non-overlapping replay windows per validation day in the card"
+    )
+    evaluate_config: str | None = Field(
+        "configs/evaluate.yaml",
+        description=(
+            "the card also holds `swarm-ray evaluate` on the validation days with this config "
+            "(whole days, its fees and baselines); None: skip. Never run for --smoke"
+        ),
     )
 
 

@@ -9,6 +9,7 @@ working directory is the trial folder) and in a ``ray job submit`` working dir.
 from __future__ import annotations
 
 from datetime import date
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -46,13 +47,32 @@ def register_training_env() -> None:
     register_env(ENV_NAME, make_role_env)
 
 
+@lru_cache(maxsize=8)
+def feature_scale(files: tuple[str, ...]) -> dict[str, float]:
+    """The replay observation's scale of these kline files, as ``envs.models.ReplayMidprice``
+    (and the swarm's ``ObservationSpec``) computes it: ``ref_vol`` (std of one-bar simple
+    returns), ``step_sigma`` (std of one-bar price changes) and ``mean_volume``."""
+    import numpy as np
+
+    from envs.data.klines import load_klines
+
+    df = load_klines([f if Path(f).is_absolute() else str(PROJECT_ROOT / f) for f in files])
+    close = df["close"].to_numpy(np.float64)
+    return {
+        "ref_vol": float(np.std(np.diff(close) / close[:-1])),
+        "step_sigma": float(np.std(np.diff(close))),
+        "mean_volume": float(df["volume"].to_numpy(np.float64).mean()),
+    }
+
+
 def role_env_config(
     cfg: TrainConfig, role: str, days: tuple[date, ...] | None = None, smoke: bool = False
 ) -> dict:
     """The plain-dict env config of one role: base env, role overrides, replay days.
 
     ``days`` defaults to the training days; relative kline paths stay relative (see
-    ``resolve_files``) so the dict is valid on every node.
+    ``resolve_files``) so the dict is valid on every node. With ``data.pin_feature_scale``
+    the features' scale is the training days' whatever ``days`` are replayed.
     """
     if role not in cfg.roles:
         raise ConfigError(f"role {role!r} is not in the config's roles {sorted(cfg.roles)}")
@@ -61,7 +81,12 @@ def role_env_config(
         env["n_steps"] = cfg.smoke.episode_steps
     if cfg.mode == "replay":
         files = cfg.data.files(days or cfg.data.train_days, root="")
-        env = _deep_merge(env, {"midprice": {"kind": "replay", "files": [str(f) for f in files]}})
+        midprice: dict[str, Any] = {"kind": "replay", "files": [str(f) for f in files]}
+        if cfg.data.pin_feature_scale:
+            train = tuple(str(f) for f in cfg.data.files(cfg.data.train_days, root=""))
+            given = env.get("midprice", {})
+            midprice.update({k: v for k, v in feature_scale(train).items() if k not in given})
+        env = _deep_merge(env, {"midprice": midprice})
     try:
         make_config(resolve_files(env))
     except (ValueError, TypeError) as exc:

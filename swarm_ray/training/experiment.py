@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from swarm_ray.config import ConfigError
 from swarm_ray.training.config import TrainConfig
 from swarm_ray.training.dqn import build_dqn_config, register_training_env, role_env_config
@@ -163,6 +165,15 @@ def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[s
             "evaluation_days": [str(d) for d in cfg.data.evaluation_days],
         },
         "env_config": {k: v for k, v in env.items() if k != "role"},
+        # what a user of the policy must reproduce to build its observation
+        "inference": {
+            "session_steps": env.get("n_steps"),
+            "time_left": "1 - (minutes since the session start mod session_steps) / session_steps",
+            "feature_scale": {
+                k: env.get("midprice", {}).get(k) for k in ("ref_vol", "step_sigma", "mean_volume")
+            },
+            "actions": "envs.market_making.action_table of env_config (bps of the mid)",
+        },
         "dqn": cfg.dqn.model_dump(mode="json"),
         "training": {
             "env_steps": er.get("num_env_steps_sampled_lifetime"),
@@ -201,6 +212,31 @@ def evaluation_for_card(cfg: TrainConfig, role: str, policy: Any) -> dict[str, A
     return {**where, "n_steps": env.get("n_steps"), "metrics": metrics}
 
 
+def backtest_for_card(cfg: TrainConfig, policy: Any) -> dict[str, Any] | None:
+    """``swarm-ray evaluate`` of the policy next to the baselines on the validation days (whole
+    days, ``registry.evaluate_config``): the numbers the README's table shows."""
+    if cfg.mode != "replay" or not cfg.registry.evaluate_config:
+        return None
+    from swarm_ray.config import load_config, resolve_path
+    from swarm_ray.evaluation import EvaluateConfig, evaluate_days
+    from swarm_ray.training.dqn import PROJECT_ROOT
+    from swarm_ray.training.registry import RegistryPolicyAgent
+
+    ecfg = load_config(resolve_path(cfg.registry.evaluate_config), EvaluateConfig)
+    files = cfg.data.files(cfg.data.validation_days, root=PROJECT_ROOT)
+    agent = RegistryPolicyAgent.from_policy(policy)
+    results, runs, fitted = evaluate_days(files, ecfg, [agent])
+    for run in runs:
+        results[run.name]["quoting"] = float(np.mean(~(np.isnan(run.bid) & np.isnan(run.ask))))
+    return {
+        "config": cfg.registry.evaluate_config,
+        "days": [str(d) for d in cfg.data.validation_days],
+        "episode": "each day one episode; the policy's time_left runs its session clock",
+        "metrics": results,
+        "as_fitted": fitted,
+    }
+
+
 def export_results(
     cfg: TrainConfig,
     results: Any,
@@ -227,6 +263,8 @@ def export_results(
             policy = load_policy(dest)
             card = policy.card
             card["evaluation"] = evaluation_for_card(cfg, role, policy)
+            if not smoke:
+                card["validation_backtest"] = backtest_for_card(cfg, policy)
             write_card(dest, card)
         outcome.policies[role] = dest
     return outcome

@@ -227,11 +227,42 @@ def load_policies(models_dir: str | Path, names: Sequence[str] | None = None) ->
     return [load_policy(c["path"]) for c in cards]
 
 
+class RegistryPolicyAgent(PolicyAgent):
+    """A registry policy as an agent, with what a backtest needs to show it the observations it
+    was trained on.
+
+    - ``session_steps``: its training episode length. A longer backtest (a whole day) runs in
+      sessions that long (``envs.vector.VectorMarketSim(session_steps=...)``): ``time_left``
+      restarts every session and the drawdown reference resets, as the swarm does live.
+    - ``env_overrides``: the env settings of its observation (the features' pinned scale).
+    """
+
+    def __init__(
+        self,
+        policy: Any,
+        name: str,
+        session_steps: int | None = None,
+        env_overrides: dict[str, Any] | None = None,
+    ) -> None:
+        super().__init__(policy, name)
+        self.session_steps = session_steps
+        self.env_overrides = env_overrides or {}
+
+    @classmethod
+    def from_policy(cls, policy: DQNPolicy) -> RegistryPolicyAgent:
+        env = policy.card.get("env_config", {})
+        keys = ("ref_vol", "step_sigma", "mean_volume")
+        scale = {k: env.get("midprice", {}).get(k) for k in keys}
+        scale = {k: v for k, v in scale.items() if v is not None}
+        return cls(policy, policy.name, env.get("n_steps"), {"midprice": scale} if scale else {})
+
+
 def load_policy_agents(
     models_dir: str | Path, names: Sequence[str] | None = None
-) -> list[PolicyAgent]:
-    """One ``PolicyAgent`` per registry policy (newest version), named by model name.
+) -> list[RegistryPolicyAgent]:
+    """One agent per registry policy (newest version), named by model name.
 
-    Each agent's ``act(state)`` runs the RLModule on CPU over all paths of ``state.obs`` at once.
+    Each agent's ``act(state)`` runs the RLModule on CPU over all paths of ``state.obs`` at once,
+    with the session clock and feature scale of its training (``RegistryPolicyAgent``).
     """
-    return [PolicyAgent(p, p.name) for p in load_policies(models_dir, names)]
+    return [RegistryPolicyAgent.from_policy(p) for p in load_policies(models_dir, names)]

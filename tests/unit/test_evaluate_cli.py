@@ -87,3 +87,46 @@ def test_evaluate_with_the_shipped_registry(capsys: pytest.CaptureFixture[str]) 
         assert m["map"] <= 0.05 + 1e-12  # max_inventory of configs/evaluate.yaml
     assert main(["evaluate", "--data", kline_day("17"), "--models", "no/such/dir"]) == 2
     assert "no model registry" in capsys.readouterr().err
+
+
+def test_backtest_shows_a_policy_its_session_clock_and_training_feature_scale() -> None:
+    """A whole-day backtest runs a registry policy's time_left at its training episode's pace
+    (restarting every session) and builds its features at its pinned scale."""
+    import numpy as np
+
+    from envs.config import make_config
+    from envs.features import DRAWDOWN, TIME_LEFT, VOLATILITY
+    from envs.models import ReplayMidprice
+    from swarm_ray.config import load_config
+    from swarm_ray.evaluation import EvaluateConfig, evaluate_days
+    from swarm_ray.training.registry import RegistryPolicyAgent
+
+    seen: list[np.ndarray] = []
+
+    def policy(obs: np.ndarray) -> np.ndarray:
+        seen.append(obs.copy())
+        return np.zeros(len(obs), dtype=np.int64)
+
+    ref_vol = 1e-3
+    agent = RegistryPolicyAgent(policy, "p", 240, {"midprice": {"ref_vol": ref_vol}})
+    cfg = load_config("configs/evaluate.yaml", EvaluateConfig)
+    day = kline_day("17")
+    results, _, _ = evaluate_days([day], cfg, [agent])
+    assert results["p"]["fills"] == 0 and len(seen) == 1439
+    clock = np.array([o[0, TIME_LEFT] for o in seen])
+    np.testing.assert_allclose(clock[[0, 1, 239, 240, 480]], [1, 1 - 1 / 240, 1 / 240, 1, 1])
+    assert clock.min() > 0
+    assert all(o[0, DRAWDOWN] == 0.0 for o in seen)  # it never quotes: never a drawdown
+    scaled = ReplayMidprice(
+        make_config(
+            {"preset": "replay", "midprice": {"files": (day,), "ref_vol": ref_vol}}
+        ).midprice,
+        30,
+    )
+    np.testing.assert_allclose(
+        [o[0, VOLATILITY] for o in seen], scaled.features[:1439, VOLATILITY], atol=1e-5
+    )
+    own = ReplayMidprice(
+        make_config({"preset": "replay", "midprice": {"files": (day,)}}).midprice, 30
+    )
+    assert not np.allclose(own.features[:1439, VOLATILITY], scaled.features[:1439, VOLATILITY])

@@ -56,6 +56,32 @@ def test_role_env_config_replays_training_days_with_the_role_reward():
     assert role_env_config(cfg, "risk_manager", smoke=True)["n_steps"] == cfg.smoke.episode_steps
 
 
+def test_role_env_config_pins_the_feature_scale_to_the_training_days():
+    """Validation (and every other) replay shows a policy the training days' feature scale."""
+    from envs.config import make_config
+    from envs.models import ReplayMidprice
+    from swarm_ray.training.dqn import resolve_files
+
+    cfg = load_train_config(CONFIG)
+    train = role_env_config(cfg, "risk_manager")
+    val = role_env_config(cfg, "risk_manager", cfg.data.validation_days)
+    assert train["midprice"]["ref_vol"] == val["midprice"]["ref_vol"]
+    for key in ("mean_volume", "step_sigma"):
+        assert train["midprice"][key] == val["midprice"][key]
+    env = {k: v for k, v in train.items() if k != "role"}
+    unpinned = {**env, "midprice": {"kind": "replay", "files": env["midprice"]["files"]}}
+    own = ReplayMidprice(make_config(resolve_files(unpinned)).midprice, 30)
+    assert train["midprice"]["ref_vol"] == pytest.approx(own.ref_vol, rel=1e-12)
+    assert train["midprice"]["step_sigma"] == pytest.approx(own.step_sigma, rel=1e-12)
+    val_own = ReplayMidprice(
+        make_config(
+            resolve_files({**unpinned, "midprice": {"files": val["midprice"]["files"]}})
+        ).midprice,
+        30,
+    )
+    assert abs(val_own.ref_vol / own.ref_vol - 1) > 0.1  # the days differ: pinning matters
+
+
 def test_role_env_config_rejects_a_bad_env_override(tmp_path):
     path = _write(tmp_path, lambda d: d["roles"]["risk_manager"]["env"].update(n_steps=0))
     cfg = load_train_config(path)

@@ -87,6 +87,7 @@ def main() -> None:
         lat = np.array([h["latency_ms"] for h in hist])
         out["cycle_p50_ms"] = float(np.percentile(lat, 50))
         out["cycle_p99_ms"] = float(np.percentile(lat, 99))
+        out["votes_p50_ms"] = float(np.percentile([h["votes_ms"] for h in hist], 50))
         out["single_symbol_cycles_per_s"] = len(hist) / sum(lat) * 1e3
         ray.kill(coord)
 

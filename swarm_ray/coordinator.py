@@ -161,6 +161,8 @@ class CycleSummary:
     latency_ms: float
     kill_switch: bool
     votes: dict[str, str] = field(default_factory=dict)
+    votes_ms: float = 0.0
+    """Of ``latency_ms``, the time spent waiting for the agents' votes."""
 
 
 class SymbolCoordinator:

@@ -79,6 +79,17 @@ class ObservationSpec:
 
         env_cfg = dict(card.get("env_config") or {"preset": "replay"})
         cfg = make_config(env_cfg)
+        mp = cfg.midprice
+        if mp.ref_vol is not None and mp.step_sigma is not None:  # scale pinned at training
+            return cls(
+                ref_vol=mp.ref_vol,
+                step_sigma=mp.step_sigma,
+                mean_volume=mp.mean_volume,
+                order_size=cfg.actions.order_size,
+                max_inventory=cfg.max_inventory,
+                n_steps=cfg.n_steps,
+                analysis_ref_vol=analysis_ref_vol,
+            )
         files = []
         for f in cfg.midprice.files:
             p = Path(f)

@@ -17,7 +17,7 @@ import logging
 import math
 import os
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -198,12 +198,15 @@ class CoordinatorImpl:
         if self._clock is not None and isinstance(self._clock, SimulatedClock):
             self._clock.set(max(self._next_ns, self._clock.now_ns()))
         inputs = [c.prepare() for c in self.coords.values()]
+        t_votes = time.perf_counter()
         opinions, timed_out, failed = await self._gather(inputs)
+        votes_ms = (time.perf_counter() - t_votes) * 1e3
         out = []
         for c, inp, ops, to, fl in zip(
             self.coords.values(), inputs, opinions, timed_out, failed, strict=True
         ):
-            out.append(c.act(inp, ops, tuple(sorted(to)), tuple(sorted(fl))))
+            summary = c.act(inp, ops, tuple(sorted(to)), tuple(sorted(fl)))
+            out.append(replace(summary, votes_ms=votes_ms))
         self.rounds += 1
         self.cycles_run += len(out)
         every = self.cfg.cycle.retune_every_cycles

@@ -112,3 +112,20 @@ def test_diff_keeps_matching_orders_and_replaces_the_rest() -> None:
     assert len(d.places) == 3
     tolerant = diff_orders(lad, open_, 100, RULES)
     assert {o.client_order_id for o in tolerant.keeps} == {"a", "b"}
+
+
+def test_observation_spec_takes_the_scale_pinned_in_the_model_card() -> None:
+    card = {"env_config": {"preset": "replay", "n_steps": 120, "midprice": {
+        "ref_vol": 3e-4, "step_sigma": 17.0, "mean_volume": 42.0}}}  # fmt: skip
+    spec = ObservationSpec.from_card(card, analysis_ref_vol=2e-4)
+    assert (spec.ref_vol, spec.step_sigma, spec.mean_volume) == (3e-4, 17.0, 42.0)
+    assert spec.n_steps == 120 and spec.analysis_ref_vol == 2e-4
+    assert spec.pnl_unit == pytest.approx(10 * 0.005 * 17.0)
+
+
+def test_observation_spec_without_a_pinned_scale_reads_the_training_days() -> None:
+    card = {"env_config": {"preset": "replay", "midprice": {"files": [
+        "/elsewhere/BTCUSDT-1m-2024-08-01.csv"]}}}  # fmt: skip
+    spec = ObservationSpec.from_card(card)
+    day = load_klines([kline_day("01")])["close"].to_numpy()
+    assert spec.ref_vol == pytest.approx(np.std(np.diff(day) / day[:-1]))

@@ -116,7 +116,8 @@ def test_diff_keeps_matching_orders_and_replaces_the_rest() -> None:
 
 def test_observation_spec_takes_the_scale_pinned_in_the_model_card() -> None:
     card = {"env_config": {"preset": "replay", "n_steps": 120, "midprice": {
-        "ref_vol": 3e-4, "step_sigma": 17.0, "mean_volume": 42.0}}}  # fmt: skip
+        "ref_vol": 3e-4, "step_sigma": 17.0, "mean_volume": 42.0,
+        "files": ["/elsewhere/BTCUSDT-1m-2024-08-01.csv"]}}}  # fmt: skip
     spec = ObservationSpec.from_card(card, analysis_ref_vol=2e-4)
     assert (spec.ref_vol, spec.step_sigma, spec.mean_volume) == (3e-4, 17.0, 42.0)
     assert spec.n_steps == 120 and spec.analysis_ref_vol == 2e-4

@@ -1,4 +1,4 @@
-"""The evaluate and demo commands end to end (no Ray)."""
+"""The evaluate command end to end (no Ray). The demo runs the swarm: tests/integration."""
 
 from __future__ import annotations
 
@@ -66,14 +66,6 @@ def test_evaluate_bad_config_exits_2_naming_the_field(
 def test_evaluate_missing_data_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["evaluate", "--data", "no/such/day.csv"]) == 2
     assert "not found" in capsys.readouterr().err
-
-
-def test_demo_writes_the_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    assert main(["demo", "--out", str(tmp_path)]) == 0
-    assert "report:" in capsys.readouterr().out
-    text = (tmp_path / "report.md").read_text()
-    assert "| fixed_spread |" in text and "| avellaneda_stoikov |" in text
-    assert (tmp_path / "pnl.png").stat().st_size > 10_000
 
 
 def test_evaluate_with_the_shipped_registry(capsys: pytest.CaptureFixture[str]) -> None:

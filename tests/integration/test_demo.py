@@ -1,0 +1,36 @@
+"""`swarm-ray demo`, as `make demo` runs it: local Ray, Serve with the shipped models, the
+swarm on the bundled day, then the report with its plots and the journal."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+from swarm_ray.journal import Journal
+
+
+def test_demo_runs_the_swarm_and_writes_the_report(tmp_path) -> None:
+    out = tmp_path / "demo"
+    cmd = [sys.executable, "-m", "swarm_ray", "demo", "--cycles", "90", "--out", str(out),
+           "--quiet"]  # fmt: skip
+    env = {**os.environ, "RAY_ADDRESS": ""}
+    proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert "report:" in proc.stdout
+    text = (out / "report.md").read_text()
+    assert "| cycles | 90 |" in text and "consensus outcome" in text
+    for png in ("pnl.png", "inventory.png", "quotes.png", "consensus.png"):
+        assert (out / png).stat().st_size > 5_000, png
+    journals = list((out / "journal").glob("*.sqlite"))
+    assert len(journals) == 1
+    with Journal(journals[0], read_only=True) as j:
+        s = j.summary("BTCUSDT")
+        assert len(j.cycles("BTCUSDT", limit=1000)) == 90
+        votes = j.opinions(j.cycles("BTCUSDT", limit=1)[0]["id"])
+    roles = {"market_analyst", "risk_manager", "strategy_optimizer", "execution_agent"}
+    assert {v["agent_id"] for v in votes} == roles
+    assert s["cycles"] == 90
+    # run from another directory: config, data and models resolved from the project, and
+    # nothing written outside --out
+    assert not (tmp_path / "runs").exists()

@@ -429,6 +429,13 @@ class AgentActorImpl:
     async def opine_many(self, inputs: list[CycleInput]) -> list[Opinion]:
         return await self.agent.opine_many(inputs)
 
+    async def warm_up(self) -> str:
+        """One model request with a zero input, so the first cycle does not pay for connecting
+        to Serve (or loading the model); returns the model version that answered."""
+        dim = 20 if self.agent.role == "market_analyst" else 15
+        answer = await self.agent.client.predict_many(np.zeros((1, dim), dtype=np.float32))
+        return str(answer[0]["model_version"])
+
     async def quoting_params(self) -> dict[str, Any]:
         return self.agent.cfg.quoting.model_dump()
 

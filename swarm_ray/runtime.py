@@ -401,7 +401,12 @@ def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
 def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
     """Agent actors and one coordinator actor per symbol group; returns {name: handle} of all
     of them (keep it: non-detached actors die with their last handle)."""
-    handles = {agent_actor_name(r): h for r, h in start_agents(cfg, detached).items()}
+    agents = start_agents(cfg, detached)
+    handles = {agent_actor_name(r): h for r, h in agents.items()}
+    try:  # connect every agent to its model before the first cycle counts
+        ray.get([a.warm_up.remote() for a in agents.values()], timeout=60)
+    except Exception as exc:  # the swarm still starts; those agents vote safe until it works
+        log.warning("agent warm-up failed: %s", exc)
     data = cfg.model_dump(mode="json")
     per = cfg.cycle.symbols_per_coordinator
     groups = [list(cfg.symbols[i : i + per]) for i in range(0, len(cfg.symbols), per)]

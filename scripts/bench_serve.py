@@ -1,34 +1,46 @@
 """Benchmark: Ray Serve latency and batched throughput of one swarm model on this machine.
 
-    python scripts/bench_serve.py [--json] [--quick]
+    python scripts/bench_serve.py [--json] [--quick] [--callers 256 ...]
 
-In one run, on a local Ray cluster of ``num_cpus`` CPUs:
+In one run, on a new local Ray cluster of ``num_cpus`` CPUs (or the connected one):
 
 - ``handle_p50_ms`` / ``handle_p99_ms``: one request at a time through a DeploymentHandle
-  (``handle.predict.remote(obs).result()``), the way one agent asks its model;
+  (``await handle.predict.remote(obs)``), the way one agent asks its model; the handle is
+  ``serve.client.model_handle`` (by value over gRPC, router on the caller's event loop);
 - ``actor_p50_ms``: the same work (validate, forward pass, answer) as a bare Ray actor method
-  call, the yardstick for Serve's own cost;
+  call, the yardstick for what Serve itself costs;
 - ``batched_rps``: answers per second for ``callers`` concurrent callers, each sending its next
   request as soon as it has its answer (many swarms sharing the deployment), so that
-  ``@serve.batch`` merges their observations into shared forward passes.
+  ``@serve.batch`` merges their observations into shared forward passes;
+- extras: the same through a default (by reference) handle, the mean batch, the CPU time the
+  whole local cluster spent per batched request, and the machine's load average.
 
 Observations are drawn before the clock starts. Figures are printed, never asserted.
 """
 
 from __future__ import annotations
 
+import os
+
+# serve.client.CALLER_ENV, set before Ray Serve is imported (it is read once, at import)
+os.environ.setdefault("RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP", "0")
+
 import argparse
 import asyncio
 import json
-import os
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 import numpy as np
 import ray
 from ray import serve
 
 from serve.app import ModelAppArgs, build_app, registry_path
+from serve.client import model_handle
+
+APP = ModelAppArgs()  # the application's defaults are what is measured unless overridden
+BENCH_APP = "serve_bench"  # its own application: never replaces a running swarm_models
 
 
 @dataclass
@@ -36,20 +48,17 @@ class Config:
     model: str = "risk_manager"  # registry model under test
     models_dir: str = "models"  # the model registry
     num_cpus: int = 2  # CPUs of the local Ray cluster
-    requests: int = 2000  # single requests timed through the handle and the actor
-    warmup: int = 200  # untimed requests first (imports, JIT of code paths, connections)
-    callers: int = 128  # concurrent callers for the batched figure
-    batched_s: float = 6.0  # seconds the batched load runs (after a 1 s warm-up)
-    max_batch_size: int = 64  # @serve.batch max_batch_size
-    batch_wait_timeout_s: float = 0.0  # @serve.batch batch_wait_timeout_s
-    max_ongoing_requests: int = 128  # per replica
-    max_queued_requests: int = 256  # per caller (handle)
-    torch_threads: int = 1  # torch intra-op threads in the replica
+    requests: int = 2000  # single requests timed through each handle and the actor
+    warmup: int = 200  # untimed requests first
+    callers: int = 256  # concurrent callers for the batched figure (<= max_ongoing_requests)
+    batched_s: float = 6.0  # seconds each batched load runs (after a 1 s warm-up)
+    by_reference: bool = True  # also measure a default (by reference) handle
+    max_batch_size: int = APP.max_batch_size  # @serve.batch max_batch_size
+    batch_wait_timeout_s: float = APP.batch_wait_timeout_s  # @serve.batch batch_wait_timeout_s
+    max_ongoing_requests: int = APP.max_ongoing_requests  # per replica
+    max_queued_requests: int = APP.max_queued_requests  # per caller
+    torch_threads: int = APP.torch_threads  # torch intra-op threads in the replica
     seed: int = 0
-
-
-def percentile_ms(seconds: list[float], q: float) -> float:
-    return float(np.percentile(np.asarray(seconds) * 1e3, q))
 
 
 @ray.remote(num_cpus=0)
@@ -68,21 +77,47 @@ class BareModel:
         return self.server.answer_rows([self.server.validate(observation)])[0]
 
 
-def time_calls(call, observations: list[list[float]], warmup: int) -> list[float]:
+def percentile_ms(seconds: list[float], q: float) -> float:
+    return float(np.percentile(np.asarray(seconds) * 1e3, q))
+
+
+def cluster_cpu_s() -> float:
+    """CPU seconds used so far by this process and its children (a local cluster's processes:
+    GCS, raylet, workers, replicas); 0 where /proc is missing."""
+    if not Path("/proc").is_dir():
+        return 0.0
+    stats = {}
+    for d in Path("/proc").iterdir():
+        if d.name.isdigit():
+            try:
+                text = (d / "stat").read_text()
+            except OSError:
+                continue
+            fields = text[text.rindex(")") + 2 :].split()
+            stats[int(d.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
+    tree, grew = {os.getpid()}, True
+    while grew:
+        new = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
+        tree |= new
+        grew = bool(new)
+    return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
+
+
+async def time_calls(call, observations: list[list[float]], warmup: int) -> list[float]:
     for obs in observations[:warmup]:
-        call(obs)
+        await call(obs)
     times = []
     for obs in observations[warmup:]:
         t0 = time.perf_counter()
-        call(obs)
+        await call(obs)
         times.append(time.perf_counter() - t0)
     return times
 
 
 async def batched_load(handle, observations: list[list[float]], callers: int, seconds: float):
-    """(answers per second, rejected, largest error) of ``callers`` closed-loop callers."""
+    """(answers per second, rejected, error names) of ``callers`` closed-loop callers."""
     done, rejected, stop_at = 0, 0, 0.0
-    errors: list[str] = []
+    errors: set[str] = set()
 
     async def caller(i: int) -> None:
         nonlocal done, rejected
@@ -93,19 +128,61 @@ async def batched_load(handle, observations: list[list[float]], callers: int, se
                 done += 1
             except Exception as exc:  # counted and reported, not hidden
                 rejected += 1
-                errors.append(type(exc).__name__)
+                errors.add(type(exc).__name__)
             k += callers
 
     stop_at = time.perf_counter() + 1.0  # warm-up round, not counted
     await asyncio.gather(*(caller(i) for i in range(callers)))
-    done, rejected, errors = 0, 0, []
+    done, rejected, errors = 0, 0, set()
     t0 = time.perf_counter()
     stop_at = t0 + seconds
     await asyncio.gather(*(caller(i) for i in range(callers)))
-    return done / (time.perf_counter() - t0), rejected, sorted(set(errors))
+    return done / (time.perf_counter() - t0), rejected, sorted(errors)
 
 
-BENCH_APP = "serve_bench"  # its own application: never replaces a running swarm_models
+async def measure(cfg: Config, own_cluster: bool) -> dict:
+    handle = model_handle(cfg.model, BENCH_APP)
+    by_ref = serve.get_deployment_handle(cfg.model, app_name=BENCH_APP)
+    dim = (await handle.metadata.remote())["observation_dim"]
+    rng = np.random.default_rng(cfg.seed)
+    observations = rng.normal(size=(cfg.warmup + cfg.requests, dim)).round(4).tolist()
+    res: dict = {}
+    times = await time_calls(lambda o: handle.predict.remote(o), observations, cfg.warmup)
+    res["handle_p50_ms"] = percentile_ms(times, 50)
+    res["handle_p99_ms"] = percentile_ms(times, 99)
+
+    actor = BareModel.remote(str(registry_path(cfg.models_dir)), cfg.model, cfg.torch_threads)
+    times = await time_calls(lambda o: actor.predict.remote(o), observations, cfg.warmup)
+    ray.kill(actor)
+    res["actor_p50_ms"] = percentile_ms(times, 50)
+    res["actor_p99_ms"] = percentile_ms(times, 99)
+    res["handle_to_actor_p50"] = res["handle_p50_ms"] / res["actor_p50_ms"]
+
+    before, cpu0 = await handle.metadata.remote(), cluster_cpu_s()
+    rps, rejected, errors = await batched_load(handle, observations, cfg.callers, cfg.batched_s)
+    after, cpu1 = await handle.metadata.remote(), cluster_cpu_s()
+    rows = after["rows_answered"] - before["rows_answered"]
+    res["batched_rps"] = rps
+    res["batched_mean_batch"] = rows / max(1, after["forward_passes"] - before["forward_passes"])
+    res["batched_rejected"], res["batched_errors"] = rejected, errors
+    if own_cluster and cpu1 > 0:
+        res["batched_cpu_ms_per_request"] = (cpu1 - cpu0) / max(1, rows) * 1e3
+
+    if cfg.by_reference:
+        times = await time_calls(lambda o: by_ref.predict.remote(o), observations, cfg.warmup)
+        res["by_reference_handle_p50_ms"] = percentile_ms(times, 50)
+        rps, rejected, _ = await batched_load(by_ref, observations, cfg.callers, cfg.batched_s)
+        res["by_reference_batched_rps"] = rps
+        res["by_reference_batched_rejected"] = rejected
+    return res
+
+
+async def measure_then_stop(cfg: Config, own_cluster: bool) -> dict:
+    try:
+        return await measure(cfg, own_cluster)
+    finally:
+        if own_cluster:  # on the loop the handles' routers run on
+            await serve.shutdown_async()
 
 
 def run(cfg: Config) -> dict:
@@ -115,7 +192,6 @@ def run(cfg: Config) -> dict:
         ray.init(address="local", num_cpus=cfg.num_cpus, include_dashboard=False,
                  log_to_driver=False)  # fmt: skip
     load_before = os.getloadavg()[0]
-    rng = np.random.default_rng(cfg.seed)
     try:
         args = ModelAppArgs(
             models_dir=cfg.models_dir,
@@ -127,47 +203,19 @@ def run(cfg: Config) -> dict:
             torch_threads=cfg.torch_threads,
         )
         serve.run(build_app(args), name=BENCH_APP, route_prefix=None)
-        handle = serve.get_deployment_handle(cfg.model, app_name=BENCH_APP)
-        dim = handle.metadata.remote().result()["observation_dim"]
-        observations = rng.normal(size=(cfg.warmup + cfg.requests, dim)).round(4).tolist()
-
-        handle_times = time_calls(
-            lambda o: handle.predict.remote(o).result(), observations, cfg.warmup
-        )
-        actor = BareModel.remote(str(registry_path(cfg.models_dir)), cfg.model, cfg.torch_threads)
-        actor_times = time_calls(
-            lambda o: ray.get(actor.predict.remote(o)), observations, cfg.warmup
-        )
-        ray.kill(actor)
-
-        before = handle.metadata.remote().result()
-        rps, rejected, errors = asyncio.run(
-            batched_load(handle, observations, cfg.callers, cfg.batched_s)
-        )
-        after = handle.metadata.remote().result()
-        rows = after["rows_answered"] - before["rows_answered"]
-        passes = max(1, after["forward_passes"] - before["forward_passes"])
-        handle_p50, actor_p50 = percentile_ms(handle_times, 50), percentile_ms(actor_times, 50)
-        return {
-            "handle_p50_ms": round(handle_p50, 3),
-            "handle_p99_ms": round(percentile_ms(handle_times, 99), 3),
-            "actor_p50_ms": round(actor_p50, 3),
-            "actor_p99_ms": round(percentile_ms(actor_times, 99), 3),
-            "handle_to_actor_p50": round(handle_p50 / actor_p50, 2),
-            "batched_rps": round(rps),
-            "batched_mean_batch": round(rows / passes, 1),
-            "batched_rejected": rejected,
-            "batched_errors": errors,
-            "load_avg_1m_before": round(load_before, 2),
-            "load_avg_1m_after": round(os.getloadavg()[0], 2),
-            "config": asdict(cfg),
-        }
+        res = asyncio.run(measure_then_stop(cfg, own_cluster))
     finally:
         if own_cluster:
-            serve.shutdown()
+            serve.shutdown()  # nothing left to do after a completed run
             ray.shutdown()
         else:
             serve.delete(BENCH_APP)
+    res = {k: round(v, 3) if isinstance(v, float) else v for k, v in res.items()}
+    res["load_avg_1m_before"] = round(load_before, 2)
+    res["load_avg_1m_after"] = round(os.getloadavg()[0], 2)
+    res["cores"] = os.cpu_count()
+    res["config"] = asdict(cfg)
+    return res
 
 
 def main() -> None:
@@ -175,28 +223,39 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     parser.add_argument("--quick", action="store_true", help="a tiny run (smoke test)")
     for name, default in asdict(Config()).items():
-        parser.add_argument(
-            "--" + name.replace("_", "-"),
-            type=type(default),
-            default=None,
-            help=f"default {default}",
-        )
+        kind = type(default)
+        if isinstance(default, bool):
+            kind = lambda s: s.lower() in ("1", "true", "yes")  # noqa: E731
+        parser.add_argument("--" + name.replace("_", "-"), type=kind, default=None,
+                            help=f"default {default}")  # fmt: skip
     ns = parser.parse_args()
-    cfg = Config(requests=100, warmup=20, callers=16, batched_s=1.0) if ns.quick else Config()
+    cfg = Config()
+    if ns.quick:
+        cfg = Config(requests=100, warmup=20, callers=16, batched_s=1.0, by_reference=False)
     overrides = {k: v for k, v in vars(ns).items() if k in asdict(cfg) and v is not None}
     cfg = Config(**{**asdict(cfg), **overrides})
-    result = run(cfg)
+    res = run(cfg)
     if ns.json:
-        print(json.dumps(result))
+        print(json.dumps(res))
         return
-    print(f"Ray Serve, model {cfg.model}, {cfg.num_cpus} CPUs")
-    for key in ("handle_p50_ms", "handle_p99_ms", "actor_p50_ms", "actor_p99_ms"):
-        print(f"  {key:<22}{result[key]:>10.3f}")
-    print(f"  {'handle_to_actor_p50':<22}{result['handle_to_actor_p50']:>10.2f}   (target <= 4)")
-    print(
-        f"  {'batched_rps':<22}{result['batched_rps']:>10d}   (target >= 1500, "
-        f"{cfg.callers} callers, {result['batched_rejected']} rejected)"
-    )
+    print(f"Ray Serve, model {cfg.model}, local cluster of {cfg.num_cpus} CPUs")
+    rows = [
+        ("handle_p50_ms", "one request at a time, serve.client.model_handle"),
+        ("handle_p99_ms", ""),
+        ("actor_p50_ms", "the same work as a bare Ray actor call"),
+        ("handle_to_actor_p50", "target <= 4"),
+        ("batched_rps", f"target >= 1500; {cfg.callers} concurrent callers"),
+        ("batched_mean_batch", "observations per forward pass"),
+        ("batched_rejected", ""),
+        ("batched_cpu_ms_per_request", "CPU of the whole local cluster"),
+        ("by_reference_handle_p50_ms", "a default handle (Ray actor transport)"),
+        ("by_reference_batched_rps", ""),
+    ]
+    for key, note in rows:
+        if key in res:
+            print(f"  {key:<28}{res[key]:>10}   {note}")
+    print(f"  load average (1 min) before/after: {res['load_avg_1m_before']}"
+          f"/{res['load_avg_1m_after']} on {res['cores']} cores")  # fmt: skip
 
 
 if __name__ == "__main__":

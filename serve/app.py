@@ -42,7 +42,9 @@ class ModelAppArgs(StrictModel):
         0.0, ge=0, le=1, description="wait for more callers before a pass (0: take what queued)"
     )
     max_ongoing_requests: int = Field(
-        128, ge=1, description="requests in a model replica at once (>= max_batch_size)"
+        512,
+        ge=1,
+        description="requests a model replica holds at once; keep above the concurrent callers",
     )
     max_queued_requests: int = Field(
         256, ge=-1, description="requests queued per caller before BackPressureError (-1: no cap)"
@@ -89,6 +91,7 @@ def served_model_names(args: ModelAppArgs) -> list[str]:
 
 def build_app(args: ModelAppArgs) -> serve.Application:
     """The application: a ``ModelDeployment`` per model (named after it) and the HTTP API."""
+    from serve.client import CALLER_ENV
     from serve.deployments import ModelDeployment, ModelsAPI
 
     if isinstance(args, dict):  # called directly with a plain mapping
@@ -105,15 +108,18 @@ def build_app(args: ModelAppArgs) -> serve.Application:
             user_config={"version": None},
             health_check_period_s=args.health_check_period_s,
             health_check_timeout_s=args.health_check_timeout_s,
+            # measured: the access log line costs ~0.3 ms of replica CPU per request; the
+            # HTTP API keeps its access log
+            logging_config={"enable_access_log": False},
         )
         models[name] = deployment.bind(
             root, name, args.max_batch_size, args.batch_wait_timeout_s, args.torch_threads
         )
     return ModelsAPI.options(
         name=INGRESS_NAME,
-        ray_actor_options={"num_cpus": 0.1},
-        # the API only awaits the models; its own cap is the sum of theirs
-        max_ongoing_requests=args.max_ongoing_requests * len(models),
+        ray_actor_options={"num_cpus": 0.1, "runtime_env": {"env_vars": dict(CALLER_ENV)}},
+        # the API only awaits the models
+        max_ongoing_requests=args.max_ongoing_requests,
         max_queued_requests=args.max_queued_requests,
     ).bind(models, args.request_timeout_s)
 

@@ -145,7 +145,8 @@ class ModelsAPI:
     """HTTP: ``GET /models``, ``GET /models/<name>``, ``POST /models/<name>``."""
 
     def __init__(self, models: dict[str, DeploymentHandle], request_timeout_s: float) -> None:
-        self._models = models
+        # by value over gRPC: see serve.client
+        self._models = {n: h.options(_by_reference=False) for n, h in models.items()}
         self._timeout_s = request_timeout_s
         self._dims: dict[str, int] = {}
 

@@ -30,6 +30,7 @@ from ray.serve.exceptions import BackPressureError  # noqa: E402
 
 from envs.actions import ACTION_NAMES, N_ENV_ACTIONS  # noqa: E402
 from serve.app import APP_NAME  # noqa: E402
+from serve.client import model_handle  # noqa: E402
 from serve.deploy import configure, deploy, deployed_config, load_deploy_config, rollout  # noqa: E402
 from serve.models import InvalidObservation  # noqa: E402
 from swarm_ray.training import load_analysis_model, load_policy  # noqa: E402
@@ -63,8 +64,10 @@ def make_v2(registry: Path, name: str = "risk_manager") -> None:
 
 @pytest.fixture(scope="module")
 def registry(tmp_path_factory) -> Path:
+    """v1 of every shipped model (whatever else the shared registry holds), plus our v2."""
     root = tmp_path_factory.mktemp("serve") / "models"
-    shutil.copytree(ROOT / "models", root)
+    for model in sorted((ROOT / "models").iterdir()):
+        shutil.copytree(model / "v1", root / model.name / "v1")
     make_v2(root)
     return root
 
@@ -255,14 +258,22 @@ def test_handle_predict_and_predict_many_answer_like_http(app) -> None:
     assert {"probabilities", "confidence"} <= set(analyst[0])
 
 
-def test_handle_raises_invalid_observation_for_bad_input(app) -> None:
-    h = handle("execution_agent")
+@pytest.mark.parametrize("by_value", [False, True], ids=["default-handle", "model_handle"])
+def test_handle_raises_invalid_observation_for_bad_input(app, by_value: bool) -> None:
+    h = model_handle("execution_agent") if by_value else handle("execution_agent")
     with pytest.raises(InvalidObservation, match="14 values"):
         h.predict.remote([0.0] * 14).result()
     with pytest.raises(InvalidObservation, match=r"observations\[1\]\[2\] is nan"):
         h.predict_many.remote([[0.0] * 15, [0.0, 0.0, math.nan] + [0.0] * 12]).result()
     # the replica keeps answering
     assert h.predict.remote([0.0] * 15).result()["model_version"] == "v1"
+
+
+def test_model_handle_answers_as_the_default_handle(app) -> None:
+    x = observations(4, 15, seed=9)
+    fast, default = model_handle("risk_manager"), handle("risk_manager")
+    assert fast.predict.remote(x[0]).result() == default.predict.remote(x[0]).result()
+    assert fast.predict_many.remote(x).result() == default.predict_many.remote(x).result()
 
 
 def test_concurrent_callers_share_forward_passes(app) -> None:
@@ -355,7 +366,7 @@ def test_rollout_to_a_missing_version_is_refused_and_the_old_one_keeps_serving(a
 # --- overload ---------------------------------------------------------------------------
 
 
-@pytest.fixture
+@pytest.fixture(scope="module")
 def drill(app):
     """A second application: one risk_manager replica, one request at a time, 2 queued,
     and 300 ms added to each forward pass (``drill_latency_ms``)."""
@@ -385,16 +396,19 @@ def drill(app):
 
     _get_global_client().deploy_apps(with_drill, _blocking=False)
     wait_running(DRILL_APP, timeout_s=120)
-    yield handle("risk_manager", DRILL_APP)
+    yield DRILL_APP
     serve.delete(DRILL_APP)
 
 
-def test_overload_is_rejected_fast_with_backpressure_and_503(app, drill) -> None:
+@pytest.mark.parametrize("by_value", [False, True], ids=["default-handle", "model_handle"])
+def test_overload_is_rejected_fast_with_backpressure_error(drill, by_value: bool) -> None:
+    h = model_handle("risk_manager", drill) if by_value else handle("risk_manager", drill)
+
     async def flood(n: int) -> list[tuple[float, object]]:
         async def one() -> tuple[float, object]:
             t0 = time.perf_counter()
             try:
-                out: object = await drill.predict.remote([0.0] * 15)
+                out: object = await h.predict.remote([0.0] * 15)
             except BackPressureError as exc:
                 out = exc
             return time.perf_counter() - t0, out
@@ -409,6 +423,8 @@ def test_overload_is_rejected_fast_with_backpressure_and_503(app, drill) -> None
     assert max(rejected) < 0.25, f"a rejection took {max(rejected):.3f} s"
     assert min(answered) >= 0.29  # the accepted ones were served, slowly
 
+
+def test_overload_over_http_is_a_fast_503(app, drill) -> None:
     url = f"{app.url}/drill/models/risk_manager"
 
     def post() -> tuple[float, requests.Response]:

@@ -6,7 +6,8 @@ coordinator from snapshot to the last order call), and `decisions_per_s` with N 
 running at once (cycles of all symbols over wall time). Targets on 2 cores: p50 <= 5 ms,
 p99 <= 15 ms, >= 1,000 decisions/s with 100 symbols.
 
-    python scripts/bench_swarm.py [--symbols 100] [--per-coordinator 25] [--json]
+    python scripts/bench_swarm.py [--symbols 100] [--per-coordinator 25] [--inference local]
+                                   [--json]
 """
 
 from __future__ import annotations
@@ -37,9 +38,11 @@ class Config:
     """measured rounds of the multi-symbol run"""
     warmup: int = 20
     num_cpus: int = 2
+    inference: str = "serve"
+    """serve: agents query the Serve deployments; local: each agent runs its model itself"""
 
 
-def swarm_config(tmp: Path, symbols: list[str], per: int, run_id: str):
+def swarm_config(tmp: Path, symbols: list[str], per: int, run_id: str, inference: str):
     from swarm_ray.config import parse_config
     from swarm_ray.coordinator import SwarmConfig
 
@@ -52,6 +55,7 @@ def swarm_config(tmp: Path, symbols: list[str], per: int, run_id: str):
         s: {"source_symbol": symbols[0]} for s in symbols[1:]
     }
     data["cycle"]["symbols_per_coordinator"] = per
+    data["agents"]["inference"] = inference
     # the analyst alone carries the vote, so every cycle exercises the order path
     data["consensus"]["weights"] = {"market_analyst": 1.0, "risk_manager": 0.0,
                                     "strategy_optimizer": 0.0, "execution_agent": 0.0}  # fmt: skip
@@ -75,10 +79,10 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="bench_swarm_"))
     ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, namespace=NAMESPACE,
              log_to_driver=False)  # fmt: skip
-    out: dict[str, float] = {}
+    out: dict[str, float | str] = {"inference": cfg.inference}
     try:
-        one = swarm_config(tmp, ["BTCUSDT"], 1, "bench1")
-        runtime.ensure_models_served(one)
+        one = swarm_config(tmp, ["BTCUSDT"], 1, "bench1", cfg.inference)
+        runtime.ensure_models_served(one)  # no-op for local inference
         handles = runtime.start_swarm(one)
         coord = handles["coordinator:BTCUSDT"]
         ray.get(coord.run.remote(cfg.warmup, keep_history=True))
@@ -92,7 +96,7 @@ def main() -> None:
         ray.kill(coord)
 
         names = [f"S{i:03d}USDT" for i in range(cfg.symbols)]
-        many = swarm_config(tmp, names, cfg.per_coordinator, "benchN")
+        many = swarm_config(tmp, names, cfg.per_coordinator, "benchN", cfg.inference)
         coords = {n: h for n, h in runtime.start_swarm(many).items() if n.startswith("coord")}
         ray.get([h.run.remote(cfg.warmup) for h in coords.values()])
         t0 = time.perf_counter()
@@ -109,7 +113,7 @@ def main() -> None:
         print(json.dumps(out))
     else:
         for k, v in out.items():
-            print(f"{k:28s} {v:12.2f}" if isinstance(v, float) else f"{k:28s} {v:12d}")
+            print(f"{k:28s} {v:12.2f}" if isinstance(v, float) else f"{k:28s} {v:>12}")
 
 
 if __name__ == "__main__":

@@ -115,7 +115,10 @@ class ServeModelClient:
         if self._handle is None:
             from ray import serve
 
-            self._handle = serve.get_deployment_handle(self.name, app_name=self.app)
+            # by value over Serve's gRPC channel, not as Ray tasks (see serve/client.py)
+            self._handle = serve.get_deployment_handle(self.name, app_name=self.app).options(
+                _by_reference=False
+            )
         return await self._handle.predict_many.remote(rows)
 
 

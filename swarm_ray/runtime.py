@@ -393,6 +393,8 @@ def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
             namespace=NAMESPACE,
             get_if_exists=True,
             lifetime="detached" if detached else None,
+            # Serve's router on the actor's own event loop (see serve/client.py CALLER_ENV)
+            runtime_env={"env_vars": {"RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}},
         ).remote(r, data)
         for r in ROLES
     }

@@ -163,26 +163,32 @@ def rollout(
     """Roll the running models to ``versions`` (name -> ``vN``, or ``None``: the newest).
 
     Only the deployments' ``user_config`` changes, so replicas keep running and answering;
-    each loads the version next to the current one and swaps. Returns the served versions.
+    each loads the version next to the current one and swaps. ``None`` is resolved to the
+    newest version now and pinned (re-applying an unchanged ``version: null`` would not call
+    ``reconfigure``). Returns the served versions.
     """
     current = deployed_config()
     if all(a.name != app_name for a in current.applications):
+        import ray
+
         raise RuntimeError(
-            f"no application {app_name!r} deployed from a config; start it with "
-            "`swarm-ray serve`, `serve run configs/serve.yaml` or `serve deploy`"
+            f"no application {app_name!r} deployed from a config on the Ray cluster at "
+            f"{ray.get_runtime_context().gcs_address}; start it with `swarm-ray serve`, "
+            "`serve run configs/serve.yaml` or `serve deploy`"
         )
+    resolved: dict[str, str | None] = {}
     for name, version in versions.items():
         meta = serve.get_deployment_handle(name, app_name=app_name).metadata.remote().result()
-        if version is not None and version not in meta["available_versions"]:
+        available = meta["available_versions"]
+        if version is not None and version not in available:
             # refused here: a replica whose reconfigure fails is replaced, not kept
-            raise ValueError(
-                f"{name} has no version {version!r}; available: {meta['available_versions']}"
-            )
-    updated = configure(current, versions=versions, app_name=app_name)
+            raise ValueError(f"{name} has no version {version!r}; available: {available}")
+        resolved[name] = version or available[-1]
+    updated = configure(current, versions=resolved, app_name=app_name)
     from ray.serve.context import _get_global_client
 
     _get_global_client().deploy_apps(updated, _blocking=False)
-    return wait_versions(versions, app_name, timeout_s)
+    return wait_versions(resolved, app_name, timeout_s)
 
 
 def wait_versions(

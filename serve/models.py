@@ -338,11 +338,20 @@ class ModelServer:
 
         return parse_config(ModelUserConfig, user_config, f"user_config of {self.name}")
 
+    def newest_version(self) -> str | None:
+        """The newest version in the registry now (``None`` if it lists none)."""
+        from swarm_ray.training.registry import versions
+
+        found = versions(self.models_dir, self.name)
+        return found[-1] if found else None
+
     def needs_load(self, config: ModelUserConfig) -> bool:
-        """Whether ``config`` asks for another version than the one loaded."""
+        """Whether ``config`` asks for another version than the one loaded (``version: null``
+        asks for the newest, so re-applying it picks up a version exported since)."""
         if self._model is None:
             return True
-        return config.version is not None and config.version != self._model.version
+        wanted = config.version or self.newest_version()
+        return wanted is not None and wanted != self._model.version
 
     def load(self, version: str | None) -> ServedModel:
         """Load and probe a version without serving it yet (slow: call off the event loop)."""

@@ -177,6 +177,26 @@ def test_server_loads_the_newest_version_unless_user_config_names_one() -> None:
     server.check_health()
 
 
+def test_user_config_version_null_moves_to_a_newer_registry_version(tmp_path: Path) -> None:
+    import shutil
+
+    from swarm_ray.training.registry import read_card, write_card
+
+    registry = tmp_path / "models"
+    shutil.copytree(MODELS / "market_analyst" / "v1", registry / "market_analyst" / "v1")
+    server = ModelServer(registry, "market_analyst", 8, 0.0)
+    server.configure({"version": None})
+    assert server.model.version == "v1"
+    assert not server.needs_load(server.parse_config({"version": None}))
+    v2 = registry / "market_analyst" / "v2"
+    shutil.copytree(registry / "market_analyst" / "v1", v2)
+    write_card(v2, {**read_card(v2), "version": "v2"})
+    server.configure({"version": None})  # re-applied: the newest is now v2
+    assert server.model.version == "v2" and server.swaps == 1
+    server.configure({"version": "v1"})  # pinned back
+    assert server.model.version == "v1"
+
+
 def test_server_rejects_a_bad_user_config_and_keeps_serving() -> None:
     server = ModelServer("unused", "fake", 8, 0.0, loader=fake_loader())
     server.configure({"version": "v1"})

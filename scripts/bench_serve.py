@@ -12,8 +12,8 @@ In one run, on a new local Ray cluster of ``num_cpus`` CPUs (or the connected on
 - ``batched_rps``: answers per second for ``callers`` concurrent callers, each sending its next
   request as soon as it has its answer (many swarms sharing the deployment), so that
   ``@serve.batch`` merges their observations into shared forward passes;
-- extras: the same through a default (by reference) handle, the mean batch, the CPU time the
-  whole local cluster spent per batched request, and the machine's load average.
+- extras: the same through a default (by reference) handle, the mean batch, and the machine's
+  load average before and after (the figures are only as quiet as the machine).
 
 Observations are drawn before the clock starts. Figures are printed, never asserted.
 """
@@ -30,7 +30,6 @@ import asyncio
 import json
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
 import numpy as np
 import ray
@@ -81,28 +80,6 @@ def percentile_ms(seconds: list[float], q: float) -> float:
     return float(np.percentile(np.asarray(seconds) * 1e3, q))
 
 
-def cluster_cpu_s() -> float:
-    """CPU seconds used so far by this process and its children (a local cluster's processes:
-    GCS, raylet, workers, replicas); 0 where /proc is missing."""
-    if not Path("/proc").is_dir():
-        return 0.0
-    stats = {}
-    for d in Path("/proc").iterdir():
-        if d.name.isdigit():
-            try:
-                text = (d / "stat").read_text()
-            except OSError:
-                continue
-            fields = text[text.rindex(")") + 2 :].split()
-            stats[int(d.name)] = (int(fields[1]), int(fields[11]) + int(fields[12]))
-    tree, grew = {os.getpid()}, True
-    while grew:
-        new = {pid for pid, (ppid, _) in stats.items() if ppid in tree} - tree
-        tree |= new
-        grew = bool(new)
-    return sum(stats[p][1] for p in tree if p in stats) / os.sysconf("SC_CLK_TCK")
-
-
 async def time_calls(call, observations: list[list[float]], warmup: int) -> list[float]:
     for obs in observations[:warmup]:
         await call(obs)
@@ -140,7 +117,7 @@ async def batched_load(handle, observations: list[list[float]], callers: int, se
     return done / (time.perf_counter() - t0), rejected, sorted(errors)
 
 
-async def measure(cfg: Config, own_cluster: bool) -> dict:
+async def measure(cfg: Config) -> dict:
     handle = model_handle(cfg.model, BENCH_APP)
     by_ref = serve.get_deployment_handle(cfg.model, app_name=BENCH_APP)
     dim = (await handle.metadata.remote())["observation_dim"]
@@ -158,15 +135,13 @@ async def measure(cfg: Config, own_cluster: bool) -> dict:
     res["actor_p99_ms"] = percentile_ms(times, 99)
     res["handle_to_actor_p50"] = res["handle_p50_ms"] / res["actor_p50_ms"]
 
-    before, cpu0 = await handle.metadata.remote(), cluster_cpu_s()
+    before = await handle.metadata.remote()
     rps, rejected, errors = await batched_load(handle, observations, cfg.callers, cfg.batched_s)
-    after, cpu1 = await handle.metadata.remote(), cluster_cpu_s()
+    after = await handle.metadata.remote()
     rows = after["rows_answered"] - before["rows_answered"]
     res["batched_rps"] = rps
     res["batched_mean_batch"] = rows / max(1, after["forward_passes"] - before["forward_passes"])
     res["batched_rejected"], res["batched_errors"] = rejected, errors
-    if own_cluster and cpu1 > 0:
-        res["batched_cpu_ms_per_request"] = (cpu1 - cpu0) / max(1, rows) * 1e3
 
     if cfg.by_reference:
         times = await time_calls(lambda o: by_ref.predict.remote(o), observations, cfg.warmup)
@@ -179,7 +154,7 @@ async def measure(cfg: Config, own_cluster: bool) -> dict:
 
 async def measure_then_stop(cfg: Config, own_cluster: bool) -> dict:
     try:
-        return await measure(cfg, own_cluster)
+        return await measure(cfg)
     finally:
         if own_cluster:  # on the loop the handles' routers run on
             await serve.shutdown_async()
@@ -247,7 +222,6 @@ def main() -> None:
         ("batched_rps", f"target >= 1500; {cfg.callers} concurrent callers"),
         ("batched_mean_batch", "observations per forward pass"),
         ("batched_rejected", ""),
-        ("batched_cpu_ms_per_request", "CPU of the whole local cluster"),
         ("by_reference_handle_p50_ms", "a default handle (Ray actor transport)"),
         ("by_reference_batched_rps", ""),
     ]

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from swarm_ray.agents import NAMESPACE, AgentActorImpl, CycleInput, agent_actor_name
 from swarm_ray.clock import LiveClock, SimulatedClock
@@ -412,7 +413,8 @@ def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
     data = cfg.model_dump(mode="json")
     per = cfg.cycle.symbols_per_coordinator
     groups = [list(cfg.symbols[i : i + per]) for i in range(0, len(cfg.symbols), per)]
-    for g in groups:
+    nodes = _alive_nodes()
+    for i, g in enumerate(groups):
         name = coordinator_name(g)
         handles[name] = CoordinatorActor.options(
             name=name,
@@ -420,9 +422,21 @@ def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
             get_if_exists=True,
             lifetime="detached" if detached else None,
             max_concurrency=16,
-            scheduling_strategy="SPREAD",  # symbols spread over the cluster's nodes
+            # symbols round-robin over the cluster's nodes (soft: elsewhere if that node is gone)
+            scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True)
+            if nodes
+            else "SPREAD",
         ).remote(g, data)
     return handles
+
+
+def _alive_nodes() -> list[str]:
+    """Ids of the alive nodes, head first (stable order for round-robin placement)."""
+    nodes = [n for n in ray.nodes() if n.get("Alive")]
+    nodes.sort(
+        key=lambda n: (not n.get("Resources", {}).get("node:__internal_head__"), n["NodeID"])
+    )
+    return [n["NodeID"] for n in nodes]
 
 
 def find_coordinators() -> dict[str, Any]:

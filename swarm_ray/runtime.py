@@ -359,13 +359,14 @@ def _summary_dict(s: CycleSummary) -> dict[str, Any]:
 
 
 def ensure_models_served(cfg: SwarmConfig, http_port: int | None = None) -> bool:
-    """Deploy the model app on Serve unless it is already running; False when inference is
-    local (no Serve needed)."""
+    """Deploy the model app from ``configs/serve.yaml`` (its tuned settings, with this run's
+    registry and HTTP port) unless it is already running; False when inference is local."""
     if cfg.agents.inference != "serve":
         return False
     from ray import serve
 
-    from serve.app import APP_NAME, ModelAppArgs, build_app
+    from serve.app import APP_NAME
+    from serve.deploy import configure, deploy, load_deploy_config
 
     try:
         apps = serve.status().applications
@@ -373,15 +374,11 @@ def ensure_models_served(cfg: SwarmConfig, http_port: int | None = None) -> bool
         apps = {}
     if APP_NAME in apps and apps[APP_NAME].status == "RUNNING":
         return True
-    if http_port is not None:
-        serve.start(http_options={"host": "127.0.0.1", "port": http_port})
-    app = build_app(ModelAppArgs(models_dir=str(resolve_path(cfg.models_dir))))
-    serve.run(app, name=APP_NAME, route_prefix="/", blocking=False)
-    for _ in range(600):
-        if serve.status().applications[APP_NAME].status == "RUNNING":
-            return True
-        time.sleep(0.2)
-    raise RuntimeError(f"Serve application {APP_NAME} did not become healthy")
+    config = configure(
+        load_deploy_config(), port=http_port, models_dir=str(resolve_path(cfg.models_dir))
+    )
+    deploy(config)
+    return True
 
 
 def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:

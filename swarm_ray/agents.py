@@ -207,6 +207,19 @@ class RoleLogic:
     def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
         raise NotImplementedError
 
+    def policy_opinion(
+        self, inp: CycleInput, answer: dict[str, Any] | None, note: str, why: str = ""
+    ) -> Opinion:
+        """A DQN role's vote: stand aside on bad data or without a model, else the policy's
+        greedy action with its q-weight (``why`` replaces the default rationale)."""
+        if inp.data_problems:
+            return _bad_data(self.role, inp)
+        if answer is None:
+            return _no_model(self.role, note)
+        action, conf, version = _model_action(answer)
+        rationale = why or f"policy: {action.label} q-weight {conf:.2f}"
+        return Opinion(self.role, action, conf, version, rationale)
+
 
 class RiskManagerLogic(RoleLogic):
     """A DQN policy trained with a risk-averse reward, under hard rules it cannot overrule."""
@@ -232,12 +245,7 @@ class RiskManagerLogic(RoleLogic):
                 self.role, Action.STAND_ASIDE, 0.9, "rules",
                 f"volatility {inp.volatility_bps:.1f} bps > {c.risk_max_volatility_bps:.0f}",
             )  # fmt: skip
-        if answer is None:
-            return _no_model(self.role, note)
-        action, conf, version = _model_action(answer)
-        return Opinion(
-            self.role, action, conf, version, f"policy: {action.label} q-weight {conf:.2f}"
-        )
+        return self.policy_opinion(inp, answer, note)
 
 
 class StrategyOptimizerLogic(RoleLogic):
@@ -246,14 +254,12 @@ class StrategyOptimizerLogic(RoleLogic):
     role = model = "strategy_optimizer"
 
     def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
-        if inp.data_problems:
-            return _bad_data(self.role, inp)
-        if answer is None:
-            return _no_model(self.role, note)
-        action, conf, version = _model_action(answer)
-        q = self.cfg.quoting
-        why = f"policy: {action.label} ({q.tight_bps:g}/{q.wide_bps:g} bps, {q.levels} lvl)"
-        return Opinion(self.role, action, conf, version, why)
+        why = ""
+        if answer is not None:
+            q = self.cfg.quoting
+            label = Action(int(answer["action"])).label
+            why = f"policy: {label} ({q.tight_bps:g}/{q.wide_bps:g} bps, {q.levels} lvl)"
+        return self.policy_opinion(inp, answer, note, why)
 
 
 class ExecutionAgentLogic(RoleLogic):
@@ -262,14 +268,7 @@ class ExecutionAgentLogic(RoleLogic):
     role = model = "execution_agent"
 
     def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
-        if inp.data_problems:
-            return _bad_data(self.role, inp)
-        if answer is None:
-            return _no_model(self.role, note)
-        action, conf, version = _model_action(answer)
-        return Opinion(
-            self.role, action, conf, version, f"policy: {action.label} q-weight {conf:.2f}"
-        )
+        return self.policy_opinion(inp, answer, note)
 
 
 class MarketAnalystLogic(RoleLogic):

@@ -1,0 +1,59 @@
+"""The agents' role logic (no Ray): rules before policies, the analyst's fusion, safe votes."""
+
+from __future__ import annotations
+
+import pytest
+
+from envs.actions import Action
+from swarm_ray.agents import AgentConfig, CycleInput, MarketAnalystLogic, make_logic
+from swarm_ray.llm.sentiment import Sentiment
+
+CFG = AgentConfig()
+ANSWER = {"action": 1, "action_name": "quote_tight", "confidence": 0.6, "model_version": "v2"}
+
+
+def cycle(**kw) -> CycleInput:
+    base = dict(symbol="BTCUSDT", cycle=1, time_ns=0, mid=60_000.0, analysis=(0.0,) * 20,
+                observation=(0.0,) * 15, inventory_share=0.0, drawdown=0.0,
+                volatility_bps=5.0)  # fmt: skip
+    base.update(kw)
+    return CycleInput(**base)
+
+
+@pytest.mark.parametrize("role", ["risk_manager", "strategy_optimizer", "execution_agent"])
+def test_policy_roles_vote_the_model_or_stand_aside_safely(role) -> None:
+    logic = make_logic(role, CFG)
+    op = logic.opinion(cycle(), ANSWER)
+    assert (op.agent_id, op.action, op.confidence, op.model_version) == (
+        role, Action.QUOTE_TIGHT, 0.6, "v2")  # fmt: skip
+    down = logic.opinion(cycle(), None, "BackPressureError")
+    assert down.action is Action.STAND_ASIDE and "model unavailable" in down.rationale
+    bad = logic.opinion(cycle(data_problems=("crossed book",)), ANSWER)
+    assert bad.action is Action.STAND_ASIDE and "crossed book" in bad.rationale
+
+
+def test_risk_manager_rules_come_before_its_policy() -> None:
+    risk = make_logic("risk_manager", CFG)
+    assert risk.opinion(cycle(drawdown=0.12), ANSWER).action is Action.EMERGENCY_STOP
+    # an emergency outranks bad data; bad data outranks the inventory rule
+    assert risk.opinion(cycle(drawdown=0.2, data_problems=("nan",)), None).action is (
+        Action.EMERGENCY_STOP)  # fmt: skip
+    assert risk.opinion(cycle(inventory_share=0.95), ANSWER).action is Action.REDUCE_SELL
+    assert risk.opinion(cycle(inventory_share=-0.95), ANSWER).action is Action.REDUCE_BUY
+    assert risk.opinion(cycle(volatility_bps=50.0), ANSWER).action is Action.STAND_ASIDE
+
+
+def test_analyst_fuses_network_and_sentiment_by_confidence() -> None:
+    analyst = make_logic("market_analyst", CFG)
+    assert isinstance(analyst, MarketAnalystLogic)
+    probs = [0.0, 0.0, 0.2, 0.3, 0.5]  # d_net = 0.15 + 0.5 = 0.65, c_net = 0.5
+    assert analyst.fuse(probs, None) == pytest.approx((0.65, 0.5))
+    bear = Sentiment("BTCUSDT", -1.0, 0.5)
+    d, c = analyst.fuse(probs, bear)  # (0.5*0.65 - 0.5*1) / 1 ; (0.25 + 0.25) / 1
+    assert (d, c) == pytest.approx((-0.175, 0.5))
+    answer = {"probabilities": probs, "action": 4, "action_name": "strong_buy",
+              "confidence": 0.5, "model_version": "v1"}  # fmt: skip
+    assert analyst.opinion(cycle(), answer).action is Action.SKEW_BUY
+    assert analyst.opinion(cycle(), answer, sentiment=bear).action is Action.SKEW_SELL
+    flat = {**answer, "probabilities": [0.1, 0.2, 0.4, 0.2, 0.1]}
+    assert analyst.opinion(cycle(), flat).action is Action.QUOTE_TIGHT

@@ -80,29 +80,21 @@ class ObservationSpec:
         env_cfg = dict(card.get("env_config") or {"preset": "replay"})
         cfg = make_config(env_cfg)
         mp = cfg.midprice
+        files = [
+            f
+            if Path(f).is_file()
+            else str(PROJECT_ROOT / "data" / "binance-spot-1m" / Path(f).name)
+            for f in mp.files
+        ]
         if mp.ref_vol is not None and mp.step_sigma is not None:  # scale pinned at training
-            return cls(
-                ref_vol=mp.ref_vol,
-                step_sigma=mp.step_sigma,
-                mean_volume=mp.mean_volume,
-                order_size=cfg.actions.order_size,
-                max_inventory=cfg.max_inventory,
-                n_steps=cfg.n_steps,
-                analysis_ref_vol=analysis_ref_vol,
-            )
-        files = []
-        for f in cfg.midprice.files:
-            p = Path(f)
-            if not p.is_file():
-                p = PROJECT_ROOT / "data" / "binance-spot-1m" / p.name
-            files.append(str(p))
-        if cfg.midprice.kind == "replay" and files and all(Path(f).is_file() for f in files):
+            ref_vol, step_sigma, mean_volume = mp.ref_vol, mp.step_sigma, mp.mean_volume
+        elif mp.kind == "replay" and files and all(Path(f).is_file() for f in files):
             df = load_klines(files)
             close = df["close"].to_numpy(np.float64)
             r = np.diff(close) / close[:-1]
             ref_vol = float(np.std(r)) if len(r) > 1 and np.std(r) > 0 else 1e-4
             step_sigma = float(np.std(np.diff(close)))
-            mean_volume: float | None = float(df["volume"].mean())
+            mean_volume = float(df["volume"].mean())
         else:
             ref_vol, step_sigma, mean_volume = 1e-4, 1.0, None
         return cls(

@@ -164,7 +164,9 @@ class CoordinatorImpl:
     # -------------------------------------------------------------- cycles
     async def _gather(
         self, inputs: list[CycleInput]
-    ) -> tuple[list[list[Opinion]], list[set[str]], list[set[str]]]:
+    ) -> tuple[list[list[Opinion]], tuple[str, ...], tuple[str, ...]]:
+        """Every agent's opinions per input, and the agents that timed out or failed (one call
+        per agent carries every symbol, so they missed every symbol's vote alike)."""
         timeout = self.cfg.cycle.agent_timeout_s
         agents = self._agent_handles()
         refs = {r: a.opine_many.remote(inputs) for r, a in agents.items()}
@@ -193,7 +195,7 @@ class CoordinatorImpl:
                 continue
             for i, op in enumerate(task.result()):
                 per_symbol[i].append(op)
-        return per_symbol, [timed_out] * len(inputs), [failed] * len(inputs)
+        return per_symbol, tuple(sorted(timed_out)), tuple(sorted(failed))
 
     async def _round(self) -> list[CycleSummary]:
         if self._clock is not None and isinstance(self._clock, SimulatedClock):
@@ -203,10 +205,8 @@ class CoordinatorImpl:
         opinions, timed_out, failed = await self._gather(inputs)
         votes_ms = (time.perf_counter() - t_votes) * 1e3
         out = []
-        for c, inp, ops, to, fl in zip(
-            self.coords.values(), inputs, opinions, timed_out, failed, strict=True
-        ):
-            summary = c.act(inp, ops, tuple(sorted(to)), tuple(sorted(fl)))
+        for c, inp, ops in zip(self.coords.values(), inputs, opinions, strict=True):
+            summary = c.act(inp, ops, timed_out, failed)
             out.append(replace(summary, votes_ms=votes_ms))
         self.rounds += 1
         self.cycles_run += len(out)
@@ -457,10 +457,6 @@ def swarm_status(timeout_s: float = 10.0) -> dict[str, Any]:
         except Exception as exc:
             out[n] = {"name": n, "error": f"{type(exc).__name__}: {exc}"}
     return out
-
-
-def config_for_ray(cfg: SwarmConfig) -> dict[str, Any]:
-    return cfg.model_dump(mode="json")
 
 
 def resolve_journal_dir(cfg: SwarmConfig) -> SwarmConfig:

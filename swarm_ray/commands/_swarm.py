@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import socket
 import time
-from pathlib import Path
 from typing import Any
 
 from swarm_ray.config import load_config, resolve_path
@@ -79,9 +78,3 @@ def status_table(statuses: dict[str, dict[str, Any]]) -> Any:
                 notes[:60],
             )
     return table
-
-
-def fresh_dir(path: str | Path) -> Path:
-    p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
-    return p

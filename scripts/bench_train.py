@@ -40,7 +40,7 @@ def parse_args() -> Args:
 
 
 def load(args: Args):
-    from swarm_ray.config import parse_config
+    from swarm_ray.core.config import parse_config
     from swarm_ray.training.config import TrainConfig
 
     data = yaml.safe_load(Path(args.config).read_text())

@@ -68,14 +68,14 @@ class ModelAppArgs(StrictModel):
 
 def registry_path(models_dir: str) -> Path:
     """The registry as an absolute path (replicas do not share the caller's working dir)."""
-    from swarm_ray.config import resolve_path
+    from swarm_ray.core.config import resolve_path
 
     return resolve_path(models_dir).resolve()
 
 
 def served_model_names(args: ModelAppArgs) -> list[str]:
     """The models the application serves; an unknown name is an error naming the known ones."""
-    from swarm_ray.training.registry import list_models
+    from swarm_ray.registry.policies import list_models
 
     root = registry_path(args.models_dir)
     known = [c["name"] for c in list_models(root)]

@@ -21,7 +21,7 @@ from ray import serve
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
 from serve.app import APP_NAME, INGRESS_NAME, ModelAppArgs, served_model_names
-from swarm_ray.config import ConfigError, resolve_path
+from swarm_ray.core.config import ConfigError, resolve_path
 
 DEFAULT_CONFIG = "configs/serve.yaml"
 
@@ -49,7 +49,7 @@ def app_config(config: ServeDeploySchema, app_name: str = APP_NAME) -> ServeAppl
 
 def app_args(config: ServeDeploySchema, app_name: str = APP_NAME) -> ModelAppArgs:
     """The typed build arguments of our application in ``config``."""
-    from swarm_ray.config import parse_config
+    from swarm_ray.core.config import parse_config
 
     return parse_config(ModelAppArgs, app_config(config, app_name).args, f"{app_name}.args")
 

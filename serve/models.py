@@ -218,7 +218,7 @@ def validate_batch(observations: Any, dim: int) -> np.ndarray:
 
 def load_served_model(models_dir: str | Path, name: str, version: str | None = None) -> ServedModel:
     """Load ``name`` (its newest version, or ``version``) from the registry at ``models_dir``."""
-    from swarm_ray.training.registry import (
+    from swarm_ray.registry.policies import (
         ANALYSIS_KIND,
         POLICY_KIND,
         latest_dir,
@@ -247,7 +247,7 @@ def load_served_model(models_dir: str | Path, name: str, version: str | None = N
 def _served_policy(vdir: Path, card: dict[str, Any]) -> ServedModel:
     import json
 
-    from swarm_ray.training.registry import OBS_LAYOUT, load_policy
+    from swarm_ray.registry.policies import OBS_LAYOUT, load_policy
 
     policy = load_policy(vdir)
     layout = json.loads((vdir / OBS_LAYOUT).read_text())
@@ -334,13 +334,13 @@ class ModelServer:
         return self.default_batch_wait_timeout_s if t is None else t
 
     def parse_config(self, user_config: Any) -> ModelUserConfig:
-        from swarm_ray.config import parse_config
+        from swarm_ray.core.config import parse_config
 
         return parse_config(ModelUserConfig, user_config, f"user_config of {self.name}")
 
     def newest_version(self) -> str | None:
         """The newest version in the registry now (``None`` if it lists none)."""
-        from swarm_ray.training.registry import versions
+        from swarm_ray.registry.policies import versions
 
         found = versions(self.models_dir, self.name)
         return found[-1] if found else None
@@ -424,7 +424,7 @@ class ModelServer:
         probe(self.model)
 
     def metadata(self) -> dict[str, Any]:
-        from swarm_ray.training.registry import versions
+        from swarm_ray.registry.policies import versions
 
         meta = self.model.metadata()
         meta["available_versions"] = versions(self.models_dir, self.name)

@@ -8,7 +8,7 @@ import importlib
 import sys
 from collections.abc import Sequence
 
-from swarm_ray.config import ConfigError
+from swarm_ray.core.config import ConfigError
 
 # command name -> module that implements it
 COMMANDS: dict[str, str] = {

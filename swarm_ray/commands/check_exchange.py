@@ -12,11 +12,11 @@ import sys
 from decimal import ROUND_CEILING, Decimal
 from typing import Any
 
-from swarm_ray.clock import LiveClock
-from swarm_ray.config import ConfigError, load_config, parse_config
-from swarm_ray.domain import OrderIntent, OrderStatus, Side
+from swarm_ray.core.clock import LiveClock
+from swarm_ray.core.config import ConfigError, load_config, parse_config
+from swarm_ray.core.domain import OrderIntent, OrderStatus, Side
 from swarm_ray.exchanges.base import SymbolRules, decimal_str
-from swarm_ray.exchanges.binance import BinanceExchange
+from swarm_ray.exchanges.binance.client import BinanceExchange
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import OrderDropped
 

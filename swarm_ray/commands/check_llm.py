@@ -14,16 +14,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from swarm_ray.clock import LiveClock
-from swarm_ray.config import PROJECT_ROOT, ConfigError, load_config, parse_config
-from swarm_ray.domain import MarketSnapshot
-from swarm_ray.llm import GroqSentiment, LLMConfig
-from swarm_ray.llm.market_context import (
+from swarm_ray.agents.llm import GroqSentiment, LLMConfig
+from swarm_ray.agents.llm.market_context import (
     MarketSummary,
     klines_from_frame,
     latest_kline_file,
     summarize_klines,
 )
+from swarm_ray.core.clock import LiveClock
+from swarm_ray.core.config import PROJECT_ROOT, ConfigError, load_config, parse_config
+from swarm_ray.core.domain import MarketSnapshot
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "binance-spot-1m"
 EXCHANGE_INTERVAL, EXCHANGE_LIMIT = "5m", 289  # 24 h of 5-minute bars and one more
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _from_exchange(args: argparse.Namespace) -> tuple[MarketSnapshot, MarketSummary]:
-    from swarm_ray.exchanges.binance import BinanceExchange
+    from swarm_ray.exchanges.binance.client import BinanceExchange
     from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 
     cfg: dict[str, Any] = {"kind": args.exchange, "use_websocket": False}

@@ -30,10 +30,10 @@ def run(args: argparse.Namespace) -> int:
     from rich.console import Console
     from rich.live import Live
 
-    from swarm_ray import runtime
     from swarm_ray.commands._swarm import init_ray
-    from swarm_ray.journal import Journal
-    from swarm_ray.swarm_report import write_swarm_report
+    from swarm_ray.evaluation.report_swarm import write_swarm_report
+    from swarm_ray.journal.store import Journal
+    from swarm_ray.runtime import swarm as runtime
 
     out = Path(args.out).resolve()
     for stale in ("journal", "paper_account.sqlite"):  # a demo always starts from scratch

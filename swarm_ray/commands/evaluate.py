@@ -6,7 +6,7 @@ import argparse
 import json
 import sys
 
-from swarm_ray.config import ConfigError, load_config, resolve_path
+from swarm_ray.core.config import ConfigError, load_config, resolve_path
 
 DEFAULT_CONFIG = "configs/evaluate.yaml"
 
@@ -45,7 +45,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run_preset(args: argparse.Namespace) -> int:
-    from swarm_ray.evaluation import evaluate_as2008
+    from swarm_ray.evaluation.backtest import evaluate_as2008
 
     if args.episodes < 1:
         raise ConfigError("--episodes must be at least 1")
@@ -69,7 +69,7 @@ def _run_preset(args: argparse.Namespace) -> int:
 
 
 def _run_data(args: argparse.Namespace) -> int:
-    from swarm_ray.evaluation import EvaluateConfig
+    from swarm_ray.evaluation.backtest import EvaluateConfig
 
     cfg = load_config(resolve_path(args.config), EvaluateConfig)
     update: dict = {"fit_files": tuple(args.fit_data or cfg.fit_files)}
@@ -85,7 +85,7 @@ def _run_data(args: argparse.Namespace) -> int:
     results, runs, fitted = _evaluate_with_progress(files, cfg, quiet=args.json, extra_agents=extra)
     report = None
     if args.out:
-        from swarm_ray.report import write_report
+        from swarm_ray.evaluation.report_backtest import write_report
 
         report = write_report(args.out, results, runs, files, fitted)
     if args.json:
@@ -113,7 +113,7 @@ def registry_agents(models: str) -> list:
 def _evaluate_with_progress(files, cfg, quiet: bool, extra_agents=()):
     from rich.progress import Progress
 
-    from swarm_ray.evaluation import evaluate_days
+    from swarm_ray.evaluation.backtest import evaluate_days
 
     if quiet:
         return evaluate_days(files, cfg, extra_agents)
@@ -131,7 +131,7 @@ def _print_table(results: dict[str, dict[str, float]], fitted: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from swarm_ray.report import METRIC_COLUMNS
+    from swarm_ray.evaluation.report_backtest import METRIC_COLUMNS
 
     table = Table(title="Backtest on real days (net of fees)")
     table.add_column("strategy", no_wrap=True)

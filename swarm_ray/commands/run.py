@@ -35,8 +35,8 @@ def run(args: argparse.Namespace) -> int:
     import ray
     from ray.exceptions import RayActorError
 
-    from swarm_ray import runtime
     from swarm_ray.commands._swarm import init_ray
+    from swarm_ray.runtime import swarm as runtime
 
     cfg = runtime.resolve_journal_dir(load_swarm_config(args.config))
     if cfg.exchange.is_mainnet and not args.yes_mainnet:

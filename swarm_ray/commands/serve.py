@@ -12,7 +12,7 @@ import signal
 import sys
 import time
 
-from swarm_ray.config import ConfigError
+from swarm_ray.core.config import ConfigError
 
 DEFAULT_CONFIG = "configs/serve.yaml"
 

@@ -16,8 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from swarm_ray import runtime
     from swarm_ray.commands._swarm import init_ray, status_table
+    from swarm_ray.runtime import swarm as runtime
 
     init_ray(args.address)
     statuses = runtime.swarm_status()

@@ -22,8 +22,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import ray
 
-    from swarm_ray import runtime
     from swarm_ray.commands._swarm import init_ray
+    from swarm_ray.runtime import swarm as runtime
 
     init_ray(args.address)
     coords = runtime.find_coordinators()

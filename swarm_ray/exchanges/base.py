@@ -15,7 +15,7 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass, replace
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
-from swarm_ray.domain import Fill, MarketSnapshot, Order, OrderIntent, OrderType, Side
+from swarm_ray.core.domain import Fill, MarketSnapshot, Order, OrderIntent, OrderType, Side
 from swarm_ray.exchanges.errors import OrderDropped
 
 __all__ = ["Balance", "Exchange", "Kline", "Position", "SymbolRules", "decimal_str"]

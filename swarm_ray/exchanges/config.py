@@ -9,8 +9,8 @@ from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from swarm_ray.config import ConfigError, StrictModel, resolve_path, secret_from_env
-from swarm_ray.exchanges import constants as C
+from swarm_ray.core.config import ConfigError, StrictModel, resolve_path, secret_from_env
+from swarm_ray.exchanges.binance import constants as C
 
 __all__ = [
     "BinanceCredentials",

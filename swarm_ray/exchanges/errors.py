@@ -18,7 +18,7 @@ from __future__ import annotations
 import requests
 from binance.exceptions import BinanceAPIException, BinanceRequestException
 
-from swarm_ray.exchanges import constants as C
+from swarm_ray.exchanges.binance import constants as C
 
 __all__ = [
     "ClockSkew",

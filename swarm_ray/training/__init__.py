@@ -10,6 +10,13 @@ Inference entry points (no Ray cluster needed):
 
 from __future__ import annotations
 
+from swarm_ray.registry.policies import (
+    DQNPolicy,
+    list_models,
+    load_policies,
+    load_policy,
+    load_policy_agents,
+)
 from swarm_ray.training.analysis import (
     ANALYSIS_CLASSES,
     FEATURE_NAMES,
@@ -18,13 +25,6 @@ from swarm_ray.training.analysis import (
     load_analysis_model,
 )
 from swarm_ray.training.config import ROLES, TrainConfig, load_train_config
-from swarm_ray.training.registry import (
-    DQNPolicy,
-    list_models,
-    load_policies,
-    load_policy,
-    load_policy_agents,
-)
 
 __all__ = [
     "ANALYSIS_CLASSES",

@@ -287,7 +287,7 @@ def export_analysis(
     """Write weights, feature layout and card to ``models_dir/name/version``."""
     import torch
 
-    from swarm_ray.training.registry import ANALYSIS_KIND, git_commit, next_version, write_card
+    from swarm_ray.registry.policies import ANALYSIS_KIND, git_commit, next_version, write_card
 
     version = version or next_version(models_dir, name)
     dest = Path(models_dir) / name / version
@@ -352,7 +352,7 @@ def load_analysis_model(
     """Load the newest (or the given) version of the market-analysis network."""
     import torch
 
-    from swarm_ray.training.registry import ANALYSIS_KIND, latest_dir, read_card
+    from swarm_ray.registry.policies import ANALYSIS_KIND, latest_dir, read_card
 
     vdir = Path(models_dir) / name / version if version else latest_dir(models_dir, name)
     card = read_card(vdir)

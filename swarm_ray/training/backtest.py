@@ -1,6 +1,6 @@
 """A small backtest of agents on the vectorised simulator, for model cards and tests.
 
-The project's evaluation report lives in ``swarm_ray.evaluation``; this is the quick harness
+The project's evaluation report lives in ``swarm_ray.evaluation.backtest``; this is the quick harness
 the training pipeline uses to put numbers in a model card and to check that learning works.
 Metrics are per episode (net of fees), averaged over episodes.
 """
@@ -20,7 +20,7 @@ from envs.baselines import (
 )
 from envs.config import make_config
 from envs.vector import VectorMarketSim
-from swarm_ray.evaluation import run_agent
+from swarm_ray.evaluation.backtest import run_agent
 
 
 def run_episodes(agent: Any, sim: VectorMarketSim, starts: np.ndarray | None = None) -> dict:

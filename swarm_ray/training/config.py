@@ -13,7 +13,7 @@ from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
-from swarm_ray.config import ConfigError, StrictModel, load_config
+from swarm_ray.core.config import ConfigError, StrictModel, load_config
 
 ROLES: tuple[str, ...] = ("risk_manager", "strategy_optimizer", "execution_agent")
 

@@ -17,11 +17,10 @@ import gymnasium as gym
 
 import envs
 from envs.config import _deep_merge, make_config
-from swarm_ray.config import ConfigError
+from swarm_ray.core.config import PROJECT_ROOT, ConfigError
 from swarm_ray.training.config import TrainConfig
 
 ENV_NAME = envs.ENV_ID
-PROJECT_ROOT = Path(envs.__file__).resolve().parent.parent
 BOOKKEEPING_KEYS = ("role", "num_envs")
 
 

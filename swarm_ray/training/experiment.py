@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from swarm_ray.config import ConfigError
+from swarm_ray.core.config import ConfigError
 from swarm_ray.training.config import TrainConfig
 from swarm_ray.training.dqn import build_dqn_config, register_training_env, role_env_config
 
@@ -217,10 +217,10 @@ def backtest_for_card(cfg: TrainConfig, policy: Any) -> dict[str, Any] | None:
     days, ``registry.evaluate_config``): the numbers the README's table shows."""
     if cfg.mode != "replay" or not cfg.registry.evaluate_config:
         return None
-    from swarm_ray.config import load_config, resolve_path
-    from swarm_ray.evaluation import EvaluateConfig, evaluate_days
+    from swarm_ray.core.config import load_config, resolve_path
+    from swarm_ray.evaluation.backtest import EvaluateConfig, evaluate_days
+    from swarm_ray.registry.policies import RegistryPolicyAgent
     from swarm_ray.training.dqn import PROJECT_ROOT
-    from swarm_ray.training.registry import RegistryPolicyAgent
 
     ecfg = load_config(resolve_path(cfg.registry.evaluate_config), EvaluateConfig)
     files = cfg.data.files(cfg.data.validation_days, root=PROJECT_ROOT)
@@ -246,7 +246,7 @@ def export_results(
     evaluate: bool = True,
 ) -> TrainingOutcome:
     """Export every finished trial's last checkpoint to the registry, with its model card."""
-    from swarm_ray.training.registry import export_policy, load_policy, write_card
+    from swarm_ray.registry.policies import export_policy, load_policy, write_card
 
     outcome = TrainingOutcome()
     for result in results:
@@ -296,8 +296,8 @@ def run_analysis(
     }
     dest = export_analysis(result, models_dir, cfg.registry.analysis_name, card, version=version)
     if d.evaluation_days:
+        from swarm_ray.registry.policies import read_card, write_card
         from swarm_ray.training.analysis import evaluate_analysis, load_analysis_model
-        from swarm_ray.training.registry import read_card, write_card
 
         model = load_analysis_model(models_dir, cfg.registry.analysis_name, dest.name)
         full = read_card(dest)

@@ -12,8 +12,8 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from swarm_ray.domain import Action, OrderStatus, Side  # noqa: E402
-from swarm_ray.metrics import METRICS, SwarmMetrics, prometheus_series  # noqa: E402
+from swarm_ray.core.domain import Action, OrderStatus, Side  # noqa: E402
+from swarm_ray.runtime.metrics import METRICS, SwarmMetrics, prometheus_series  # noqa: E402
 
 
 def _free_port() -> int:

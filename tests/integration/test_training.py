@@ -18,6 +18,7 @@ ray = pytest.importorskip("ray")
 
 from envs.features import OBS_COLUMNS  # noqa: E402
 from envs.vector import VectorMarketSim  # noqa: E402
+from swarm_ray.registry.policies import module_path_in_checkpoint  # noqa: E402
 from swarm_ray.training import (  # noqa: E402
     ANALYSIS_CLASSES,
     load_analysis_model,
@@ -32,7 +33,6 @@ from swarm_ray.training.experiment import (  # noqa: E402
     run_dqn_experiment,
     unfinished_trials,
 )
-from swarm_ray.training.registry import module_path_in_checkpoint  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 CONFIG = ROOT / "configs" / "train_dqn.yaml"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from envs.actions import Action
-from swarm_ray.agents import AgentConfig, CycleInput, MarketAnalystLogic, make_logic
-from swarm_ray.llm.sentiment import Sentiment
+from swarm_ray.agents.llm.sentiment import Sentiment
+from swarm_ray.agents.roles import AgentConfig, CycleInput, MarketAnalystLogic, make_logic
 
 CFG = AgentConfig()
 ANSWER = {"action": 1, "action_name": "quote_tight", "confidence": 0.6, "model_version": "v2"}

@@ -15,7 +15,7 @@ from envs.baselines import (
     fit_as_parameters,
 )
 from envs.vector import QuoteState
-from swarm_ray.evaluation import evaluate_as2008
+from swarm_ray.evaluation.backtest import evaluate_as2008
 
 
 def state(q: list[float], t: int = 0, n: int = 200, dt: float = 0.005, mid: float = 100.0):

@@ -5,8 +5,14 @@ from pathlib import Path
 import pytest
 
 from envs.config import MarketMakingConfig, make_config
-from swarm_ray.config import ConfigError, load_config, parse_config, resolve_path, secret_from_env
-from swarm_ray.evaluation import EvaluateConfig
+from swarm_ray.core.config import (
+    ConfigError,
+    load_config,
+    parse_config,
+    resolve_path,
+    secret_from_env,
+)
+from swarm_ray.evaluation.backtest import EvaluateConfig
 
 
 def test_load_config_unknown_key_names_field_and_file(tmp_path: Path) -> None:

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs.actions import Action
-from swarm_ray.config import ConfigError, parse_config
-from swarm_ray.consensus import ROLES, ConsensusConfig, decide
-from swarm_ray.domain import Opinion
+from swarm_ray.core.config import ConfigError, parse_config
+from swarm_ray.core.domain import Opinion
+from swarm_ray.trading.consensus import ROLES, ConsensusConfig, decide
 
 CFG = ConsensusConfig()
 

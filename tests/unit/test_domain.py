@@ -6,8 +6,8 @@ from decimal import Decimal
 import pytest
 
 from envs.actions import ACTION_NAMES, ENV_ACTIONS, N_ENV_ACTIONS, Action
-from swarm_ray.clock import LiveClock, SimulatedClock
-from swarm_ray.domain import MarketSnapshot, Opinion, OrderIntent, OrderStatus, Side
+from swarm_ray.core.clock import LiveClock, SimulatedClock
+from swarm_ray.core.domain import MarketSnapshot, Opinion, OrderIntent, OrderStatus, Side
 
 
 def test_action_vocabulary_env_subset_excludes_emergency_stop() -> None:

@@ -89,9 +89,9 @@ def test_backtest_shows_a_policy_its_session_clock_and_training_feature_scale() 
     from envs.config import make_config
     from envs.features import DRAWDOWN, TIME_LEFT, VOLATILITY
     from envs.models import ReplayMidprice
-    from swarm_ray.config import load_config
-    from swarm_ray.evaluation import EvaluateConfig, evaluate_days
-    from swarm_ray.training.registry import RegistryPolicyAgent
+    from swarm_ray.core.config import load_config
+    from swarm_ray.evaluation.backtest import EvaluateConfig, evaluate_days
+    from swarm_ray.registry.policies import RegistryPolicyAgent
 
     seen: list[np.ndarray] = []
 

@@ -6,7 +6,7 @@ from decimal import Decimal
 
 import pytest
 
-from swarm_ray.domain import OrderIntent, OrderType, Side
+from swarm_ray.core.domain import OrderIntent, OrderType, Side
 from swarm_ray.exchanges.errors import (
     ClockSkew,
     DefiniteReject,

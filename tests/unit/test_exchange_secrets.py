@@ -9,8 +9,8 @@ from decimal import Decimal
 import pytest
 from pydantic import SecretStr
 
-from swarm_ray.config import ConfigError, load_config, parse_config
-from swarm_ray.domain import OrderIntent, Side
+from swarm_ray.core.config import ConfigError, load_config, parse_config
+from swarm_ray.core.domain import OrderIntent, Side
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import ExchangeError
 from tests.fakes.binance_server import DOC_API_KEY, DOC_API_SECRET, FakeBinance, Fault, exchange_on

@@ -6,10 +6,10 @@ from decimal import Decimal
 
 import pytest
 
-from swarm_ray.clock import SimulatedClock
-from swarm_ray.domain import OrderIntent, Side
+from swarm_ray.core.clock import SimulatedClock
+from swarm_ray.core.domain import OrderIntent, Side
+from swarm_ray.exchanges.binance.throttle import WeightThrottler
 from swarm_ray.exchanges.errors import RateLimited
-from swarm_ray.exchanges.throttle import WeightThrottler
 from tests.fakes.binance_server import FakeBinance, exchange_on
 
 

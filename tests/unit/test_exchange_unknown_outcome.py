@@ -8,8 +8,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from swarm_ray.domain import OrderIntent, OrderStatus, Side
-from swarm_ray.exchanges.binance import OrderNotPlaced
+from swarm_ray.core.domain import OrderIntent, OrderStatus, Side
+from swarm_ray.exchanges.binance.client import OrderNotPlaced
 from swarm_ray.exchanges.errors import ClockSkew, DefiniteReject, RateLimited
 from tests.fakes.binance_server import FakeBinance, Fault, exchange_on
 

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from swarm_ray.metrics import METRICS, PROMETHEUS_PREFIX, SwarmMetrics, prometheus_series
+from swarm_ray.runtime.metrics import METRICS, PROMETHEUS_PREFIX, SwarmMetrics, prometheus_series
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "configs" / "grafana_swarm_dashboard.json"
 EXPORTED = {series for spec in METRICS.values() for series in prometheus_series(spec)}

@@ -7,9 +7,9 @@ import logging
 import pytest
 from pydantic import SecretStr
 
-from swarm_ray.clock import SimulatedClock
-from swarm_ray.domain import BookLevel, MarketSnapshot
-from swarm_ray.llm import GroqSentiment, LLMConfig, SentimentParseError, parse_sentiment
+from swarm_ray.agents.llm import GroqSentiment, LLMConfig, SentimentParseError, parse_sentiment
+from swarm_ray.core.clock import SimulatedClock
+from swarm_ray.core.domain import BookLevel, MarketSnapshot
 from tests.fakes.groq_server import FAKE_GROQ_KEY, FakeGroq, good
 
 SNAP = MarketSnapshot(
@@ -138,7 +138,7 @@ def test_parse_sentiment_rejects_malformed_answers(text: str) -> None:
 
 
 def test_shipped_llm_config_loads_with_defaults() -> None:
-    from swarm_ray.config import load_config
+    from swarm_ray.core.config import load_config
 
     cfg = load_config("configs/llm.yaml", LLMConfig, section="llm")
     assert cfg.model == "meta-llama/llama-4-scout-17b-16e-instruct" and cfg.temperature == 0.1

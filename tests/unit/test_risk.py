@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from envs.actions import Action
-from swarm_ray.consensus import Consensus
-from swarm_ray.risk import RiskLimits, RiskState, check
+from swarm_ray.trading.consensus import Consensus
+from swarm_ray.trading.risk import RiskLimits, RiskState, check
 
 LIMITS = RiskLimits(max_position=0.05, max_notional=5000.0, daily_loss_limit=250.0)
 

@@ -22,7 +22,7 @@ from serve.models import (
     validate_batch,
     validate_observation,
 )
-from swarm_ray.config import ConfigError
+from swarm_ray.core.config import ConfigError
 from tests.conftest import ROOT
 
 MODELS = ROOT / "models"
@@ -180,7 +180,7 @@ def test_server_loads_the_newest_version_unless_user_config_names_one() -> None:
 def test_user_config_version_null_moves_to_a_newer_registry_version(tmp_path: Path) -> None:
     import shutil
 
-    from swarm_ray.training.registry import read_card, write_card
+    from swarm_ray.registry.policies import read_card, write_card
 
     registry = tmp_path / "models"
     shutil.copytree(MODELS / "market_analyst" / "v1", registry / "market_analyst" / "v1")

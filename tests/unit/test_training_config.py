@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from swarm_ray.config import ConfigError
+from swarm_ray.core.config import ConfigError
 from swarm_ray.training.analysis import classify_returns, macro_f1
 from swarm_ray.training.config import load_train_config
 from swarm_ray.training.dqn import role_env_config

@@ -31,8 +31,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from swarm_ray.clock import Clock, LiveClock
-from swarm_ray.domain import Action, Fill, Opinion, Order, OrderIntent, OrderStatus, OrderType, Side
+from swarm_ray.core.clock import Clock, LiveClock
+from swarm_ray.core.domain import (
+    Action,
+    Fill,
+    Opinion,
+    Order,
+    OrderIntent,
+    OrderStatus,
+    OrderType,
+    Side,
+)
 
 __all__ = [
     "NEVER_SENT",

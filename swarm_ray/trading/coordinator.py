@@ -27,11 +27,10 @@ from pydantic import Field
 
 from envs.actions import Action
 from envs.market_making import apply_fill
-from swarm_ray.agents import AgentConfig, CycleInput
-from swarm_ray.clock import Clock
-from swarm_ray.config import StrictModel
-from swarm_ray.consensus import ConsensusConfig, decide
-from swarm_ray.domain import (
+from swarm_ray.agents.roles import AgentConfig, CycleInput
+from swarm_ray.core.clock import Clock
+from swarm_ray.core.config import StrictModel
+from swarm_ray.core.domain import (
     Fill,
     MarketSnapshot,
     Opinion,
@@ -49,10 +48,16 @@ from swarm_ray.exchanges.errors import (
     OrderNotFound,
     RateLimited,
 )
-from swarm_ray.features import WINDOW, BarWindow, ObservationSpec, agent_observation
-from swarm_ray.journal import CycleRecord, DecisionRecord, Journal, deterministic_client_order_id
-from swarm_ray.quoting import QuoteLadder, diff_orders, ladder
-from swarm_ray.risk import RiskLimits, RiskState, check
+from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
+from swarm_ray.journal.store import (
+    CycleRecord,
+    DecisionRecord,
+    Journal,
+    deterministic_client_order_id,
+)
+from swarm_ray.trading.consensus import ConsensusConfig, decide
+from swarm_ray.trading.quoting import QuoteLadder, diff_orders, ladder
+from swarm_ray.trading.risk import RiskLimits, RiskState, check
 
 __all__ = ["Account", "CycleConfig", "CycleSummary", "SwarmConfig", "SymbolCoordinator"]
 

@@ -23,8 +23,8 @@ from dataclasses import dataclass
 from pydantic import Field
 
 from envs.actions import Action
-from swarm_ray.config import StrictModel
-from swarm_ray.consensus import Consensus
+from swarm_ray.core.config import StrictModel
+from swarm_ray.trading.consensus import Consensus
 
 __all__ = ["RiskLimits", "RiskState", "RiskVerdict", "check"]
 

@@ -12,7 +12,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from swarm_ray.evaluation import Run
+from swarm_ray.evaluation.backtest import Run
 
 METRIC_COLUMNS = ("pnl", "sharpe", "sortino", "max_drawdown", "map", "fills")
 

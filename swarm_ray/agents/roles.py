@@ -21,11 +21,11 @@ import numpy as np
 from pydantic import Field
 
 from envs.actions import ACTION_NAMES, Action
-from swarm_ray.config import StrictModel
-from swarm_ray.consensus import ROLES
-from swarm_ray.domain import MarketSnapshot, Opinion
-from swarm_ray.llm.sentiment import LLMConfig, Sentiment, SentimentClient
-from swarm_ray.quoting import QuotingParams
+from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
+from swarm_ray.core.config import StrictModel
+from swarm_ray.core.domain import MarketSnapshot, Opinion
+from swarm_ray.trading.consensus import ROLES
+from swarm_ray.trading.quoting import QuotingParams
 
 __all__ = [
     "AgentConfig",
@@ -126,8 +126,8 @@ class LocalModelClient:
     """The same model loaded in this process (for runs without Serve, and for tests)."""
 
     def __init__(self, name: str, models_dir: str) -> None:
-        from swarm_ray.config import resolve_path
-        from swarm_ray.training.registry import latest_dir, read_card
+        from swarm_ray.core.config import resolve_path
+        from swarm_ray.registry.policies import latest_dir, read_card
 
         self.name = name
         vdir = latest_dir(resolve_path(models_dir), name)
@@ -139,7 +139,7 @@ class LocalModelClient:
             self._analysis = load_analysis_model(resolve_path(models_dir), name)
             self._policy = None
         else:
-            from swarm_ray.training.registry import load_policy
+            from swarm_ray.registry.policies import load_policy
 
             self._policy = load_policy(vdir)
             self._analysis = None
@@ -418,10 +418,10 @@ class Agent:
 
 
 class AgentActorImpl:
-    """The Ray actor body of one agent (decorated in ``swarm_ray.runtime``)."""
+    """The Ray actor body of one agent (decorated in ``swarm_ray.runtime.swarm``)."""
 
     def __init__(self, role: str, cfg_data: dict[str, Any]) -> None:
-        from swarm_ray.llm.groq_sentiment import GroqSentiment
+        from swarm_ray.agents.llm.groq_sentiment import GroqSentiment
 
         cfg = AgentConfig.model_validate(cfg_data)
         sentiment = GroqSentiment(cfg.llm) if role == "market_analyst" and cfg.llm.enabled else None
@@ -455,7 +455,7 @@ class AgentActorImpl:
         the result; returns the new parameters and the best trial's backtest metrics."""
         if self.agent.role != "strategy_optimizer":
             raise ValueError(f"{self.agent.role} does not own quoting parameters")
-        from swarm_ray.tuning import retune_quoting
+        from swarm_ray.trading.tuning import retune_quoting
 
         new, metrics = await asyncio.to_thread(
             retune_quoting,

@@ -29,8 +29,8 @@ from binance.async_client import AsyncClient
 from binance.client import Client
 from binance.ws.streams import BinanceSocketManager
 
-from swarm_ray.clock import Clock, LiveClock
-from swarm_ray.domain import (
+from swarm_ray.core.clock import Clock, LiveClock
+from swarm_ray.core.domain import (
     BookLevel,
     Fill,
     MarketSnapshot,
@@ -40,7 +40,6 @@ from swarm_ray.domain import (
     OrderType,
     Side,
 )
-from swarm_ray.exchanges import constants as C
 from swarm_ray.exchanges.base import (
     Balance,
     Exchange,
@@ -49,6 +48,8 @@ from swarm_ray.exchanges.base import (
     SymbolRules,
     decimal_str,
 )
+from swarm_ray.exchanges.binance import constants as C
+from swarm_ray.exchanges.binance.throttle import WeightThrottler
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import (
     ClockSkew,
@@ -59,7 +60,6 @@ from swarm_ray.exchanges.errors import (
     UnknownOutcome,
     classify,
 )
-from swarm_ray.exchanges.throttle import WeightThrottler
 
 __all__ = ["BinanceExchange", "OrderNotPlaced", "parse_order", "parse_symbol_rules"]
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from types import MappingProxyType
 
-from swarm_ray.domain import OrderStatus
+from swarm_ray.core.domain import OrderStatus
 
 # REST roots. python-binance appends "/api/v3/..." (spot) or "/fapi/v1/..." (futures) to these.
 SPOT_MAINNET_ROOT = "https://api.binance.com"

@@ -40,7 +40,7 @@ from envs.features import (
     ema,
     market_features,
 )
-from swarm_ray.config import PROJECT_ROOT
+from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.exchanges.base import Kline
 
 __all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec", "analysis_features_last"]

@@ -25,14 +25,14 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from swarm_ray.agents import NAMESPACE, AgentActorImpl, CycleInput, agent_actor_name
-from swarm_ray.clock import LiveClock, SimulatedClock
-from swarm_ray.config import resolve_path
-from swarm_ray.consensus import ROLES
-from swarm_ray.coordinator import CycleSummary, SwarmConfig, SymbolCoordinator
-from swarm_ray.domain import Opinion
+from swarm_ray.agents.roles import NAMESPACE, AgentActorImpl, CycleInput, agent_actor_name
+from swarm_ray.core.clock import LiveClock, SimulatedClock
+from swarm_ray.core.config import resolve_path
+from swarm_ray.core.domain import Opinion
 from swarm_ray.exchanges import build_exchange
-from swarm_ray.features import WINDOW, ObservationSpec
+from swarm_ray.features.observation import WINDOW, ObservationSpec
+from swarm_ray.trading.consensus import ROLES
+from swarm_ray.trading.coordinator import CycleSummary, SwarmConfig, SymbolCoordinator
 
 __all__ = [
     "AgentActor",
@@ -56,7 +56,7 @@ def coordinator_name(symbols: tuple[str, ...] | list[str]) -> str:
 
 def _observation_spec(cfg: SwarmConfig) -> ObservationSpec:
     """Scales of the policies' training env, from the newest strategy optimizer's card."""
-    from swarm_ray.training.registry import latest_dir, read_card
+    from swarm_ray.registry.policies import latest_dir, read_card
 
     models = resolve_path(cfg.models_dir)
     analysis_ref = 1e-4
@@ -105,7 +105,7 @@ class CoordinatorImpl:
         single-threaded), then reconcile every symbol before the first quote."""
         if self.started:
             return
-        from swarm_ray.journal import Journal
+        from swarm_ray.journal.store import Journal
 
         cfg = self.cfg
         paper = cfg.exchange.kind == "paper"
@@ -118,7 +118,7 @@ class CoordinatorImpl:
         self.journal = Journal(jdir / f"{safe}.sqlite", run_id=cfg.run_id, clock=self._clock)
         metrics = None
         if cfg.metrics:
-            from swarm_ray.metrics import SwarmMetrics
+            from swarm_ray.runtime.metrics import SwarmMetrics
 
             metrics = SwarmMetrics()
         spec = _observation_spec(cfg)
@@ -260,7 +260,7 @@ class CoordinatorImpl:
         agent = self._agent_handles().get("strategy_optimizer")
         if agent is None:
             raise RuntimeError("the strategy optimizer is not running")
-        from swarm_ray.quoting import QuotingParams
+        from swarm_ray.trading.quoting import QuotingParams
 
         first = next(iter(self.coords.values()))
         paper = self.cfg.exchange.paper

@@ -10,8 +10,8 @@ from urllib.parse import urlparse
 
 from pydantic import Field, field_validator
 
-from swarm_ray.config import StrictModel
-from swarm_ray.domain import MarketSnapshot
+from swarm_ray.core.config import StrictModel
+from swarm_ray.core.domain import MarketSnapshot
 
 __all__ = [
     "LLMConfig",

@@ -7,8 +7,8 @@ from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from swarm_ray.clock import Clock
-from swarm_ray.exchanges import constants as C
+from swarm_ray.core.clock import Clock
+from swarm_ray.exchanges.binance import constants as C
 from swarm_ray.exchanges.errors import RateLimited
 
 __all__ = ["WeightThrottler"]

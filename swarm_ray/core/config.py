@@ -73,7 +73,7 @@ def secret_from_env(name: str) -> SecretStr | None:
     return SecretStr(value) if value else None
 
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 def resolve_path(path: str | os.PathLike[str]) -> Path:

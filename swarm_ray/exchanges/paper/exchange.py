@@ -57,9 +57,9 @@ from envs.config import FillConfig
 from envs.data.klines import load_klines
 from envs.data.l2 import iter_events
 from envs.models import TradeThroughFill
-from swarm_ray.clock import Clock, SimulatedClock
-from swarm_ray.config import ConfigError, resolve_path
-from swarm_ray.domain import (
+from swarm_ray.core.clock import Clock, SimulatedClock
+from swarm_ray.core.config import ConfigError, resolve_path
+from swarm_ray.core.domain import (
     BookLevel,
     Fill,
     MarketSnapshot,

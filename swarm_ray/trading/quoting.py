@@ -19,8 +19,8 @@ from pydantic import Field
 from envs.actions import Action
 from envs.config import ActionConfig
 from envs.market_making import action_table
-from swarm_ray.config import StrictModel
-from swarm_ray.domain import Order, OrderType, Side
+from swarm_ray.core.config import StrictModel
+from swarm_ray.core.domain import Order, OrderType, Side
 from swarm_ray.exchanges.base import SymbolRules
 
 _BPS = Decimal(10_000)

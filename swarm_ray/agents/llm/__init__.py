@@ -1,7 +1,7 @@
 """LLM sentiment for the market analyst: an interface, a Groq implementation, a neutral fallback."""
 
-from swarm_ray.llm.groq_sentiment import GroqSentiment
-from swarm_ray.llm.sentiment import (
+from swarm_ray.agents.llm.groq_sentiment import GroqSentiment
+from swarm_ray.agents.llm.sentiment import (
     LLMConfig,
     NeutralSentiment,
     Sentiment,

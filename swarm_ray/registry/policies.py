@@ -29,6 +29,7 @@ import numpy as np
 from envs.actions import ACTION_NAMES, N_ENV_ACTIONS
 from envs.baselines import PolicyAgent
 from envs.features import OBS_COLUMNS, OBS_HIGH, OBS_LOW
+from swarm_ray.core.config import PROJECT_ROOT
 
 POLICY_KIND = "dqn_policy"
 ANALYSIS_KIND = "market_analysis"
@@ -40,7 +41,7 @@ _VERSION = re.compile(r"^v(\d+)$")
 
 def git_commit(root: str | Path | None = None) -> str:
     """The commit the code was at (``+dirty`` when the tree has changes); ``unknown`` if none."""
-    cwd = str(root or Path(__file__).resolve().parent.parent.parent)
+    cwd = str(root or PROJECT_ROOT)
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, check=True

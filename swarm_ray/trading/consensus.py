@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pydantic import Field, field_validator, model_validator
 
 from envs.actions import Action
-from swarm_ray.config import StrictModel
-from swarm_ray.domain import Opinion
+from swarm_ray.core.config import StrictModel
+from swarm_ray.core.domain import Opinion
 
 __all__ = ["ROLES", "SAFETY_RANK", "Consensus", "ConsensusConfig", "decide"]
 

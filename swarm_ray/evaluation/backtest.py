@@ -18,7 +18,7 @@ from envs.baselines import Agent, AvellanedaStoikovAgent, FixedSpreadAgent, fit_
 from envs.config import MarketMakingConfig, make_config
 from envs.data.klines import load_klines
 from envs.vector import VectorMarketSim
-from swarm_ray.config import StrictModel, resolve_path
+from swarm_ray.core.config import StrictModel, resolve_path
 
 MINUTES_PER_YEAR = 365 * 24 * 60
 

@@ -8,16 +8,16 @@ import threading
 import groq
 from pydantic import SecretStr
 
-from swarm_ray.clock import Clock, LiveClock
-from swarm_ray.config import secret_from_env
-from swarm_ray.domain import MarketSnapshot
-from swarm_ray.llm.sentiment import (
+from swarm_ray.agents.llm.sentiment import (
     ENV_GROQ_API_KEY,
     LLMConfig,
     Sentiment,
     SentimentParseError,
     parse_sentiment,
 )
+from swarm_ray.core.clock import Clock, LiveClock
+from swarm_ray.core.config import secret_from_env
+from swarm_ray.core.domain import MarketSnapshot
 
 __all__ = ["GroqSentiment", "build_prompt"]
 

@@ -268,7 +268,7 @@ def _served_policy(vdir: Path, card: dict[str, Any]) -> ServedModel:
 def _served_analysis(
     models_dir: str | Path, name: str, version: str, card: dict[str, Any]
 ) -> ServedModel:
-    from swarm_ray.training.analysis import load_analysis_model
+    from swarm_ray.registry.analysis_model import load_analysis_model
 
     model = load_analysis_model(models_dir, name, version)
     return ServedModel(

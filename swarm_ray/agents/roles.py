@@ -134,7 +134,7 @@ class LocalModelClient:
         card = read_card(vdir)
         self.version = str(card.get("version", vdir.name))
         if card.get("kind") == "market_analysis":
-            from swarm_ray.training.analysis import load_analysis_model
+            from swarm_ray.registry.analysis_model import load_analysis_model
 
             self._analysis = load_analysis_model(resolve_path(models_dir), name)
             self._policy = None

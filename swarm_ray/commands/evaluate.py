@@ -99,7 +99,7 @@ def _run_data(args: argparse.Namespace) -> int:
 
 def registry_agents(models: str) -> list:
     """One agent per policy of the registry at ``models`` (newest version of each)."""
-    from swarm_ray.training import load_policy_agents
+    from swarm_ray.registry import load_policy_agents
 
     path = resolve_path(models)
     if not path.is_dir():

@@ -2,7 +2,7 @@
 
 Two vectors, built exactly as the models saw them in training:
 
-- the 20 market-analysis features (``swarm_ray.training.analysis.analysis_features``), here in
+- the 20 market-analysis features (``swarm_ray.features.analysis``), here in
   numpy for the newest bar only, because pandas costs milliseconds a cycle;
 - the 15-column agent observation of the environment (``envs.features``): its market columns
   from ``market_features`` over the window, its agent columns (inventory, time left, unrealised
@@ -18,7 +18,6 @@ midnight, and resets the drawdown reference at each session start, as an episode
 
 from __future__ import annotations
 
-import math
 from collections import deque
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -37,18 +36,17 @@ from envs.features import (
     TIME_LEFT,
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
-    ema,
     market_features,
 )
 from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.exchanges.base import Kline
+from swarm_ray.features.analysis import analysis_features_last
 
-__all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec", "analysis_features_last"]
+__all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec"]
 
 WINDOW = 256
 MIN_BARS = 61
 """Bars needed before features are defined (the longest look-back is 60 bars)."""
-N_ANALYSIS = 20
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,64 +104,6 @@ class ObservationSpec:
             n_steps=cfg.n_steps,
             analysis_ref_vol=analysis_ref_vol,
         )
-
-
-def _std1(x: np.ndarray) -> float:
-    """pandas' rolling std: sample std (ddof 1), 0 for fewer than two values."""
-    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
-
-
-def analysis_features_last(
-    open_: np.ndarray,
-    high: np.ndarray,
-    low: np.ndarray,
-    close: np.ndarray,
-    volume: np.ndarray,
-    taker_buy: np.ndarray,
-    trades: np.ndarray,
-    open_time_ms: int,
-    ref_vol: float,
-) -> np.ndarray:
-    """The 20 analysis features of the newest bar (float32), as ``analysis_features`` gives."""
-    ref = ref_vol if ref_vol > 0 else 1e-4
-    n = len(close)
-    c = close[-1]
-    logc = np.log(close)
-    out = np.zeros(N_ANALYSIS, dtype=np.float64)
-    for j, h in enumerate((1, 5, 15, 30, 60)):
-        out[j] = (logc[-1] - logc[-1 - h]) / (ref * math.sqrt(h)) if n > h else 0.0
-    r1 = np.diff(logc[-61:], prepend=logc[-61] if n > 60 else logc[0])
-    if n <= 60:
-        r1[0] = 0.0
-    out[5] = _std1(r1[-20:]) / ref
-    out[6] = _std1(r1[-60:]) / ref
-    out[7] = (high[-1] - low[-1]) / c / ref
-    out[8] = (c - open_[-1]) / c / ref
-    v15 = volume[-15:]
-    share = np.divide(taker_buy[-15:], v15, out=np.full(len(v15), 0.5), where=v15 > 0)
-    imb = 2.0 * share - 1.0
-    out[9] = imb[-1]
-    out[10] = float(np.mean(imb))
-    out[11] = math.log(max(volume[-1], 1e-12) / max(float(np.mean(volume[-60:])), 1e-12))
-    out[12] = math.log(max(trades[-1], 1.0) / max(float(np.mean(trades[-60:])), 1.0))
-    diff = np.diff(close, prepend=close[:1])
-    series = np.stack([np.maximum(diff, 0.0), np.maximum(-diff, 0.0), close, close])
-    gain, loss, fast, slow = ema(series, np.array([[1 / 14], [1 / 14], [2 / 13], [2 / 27]]))
-    tot = gain[-1] + loss[-1]
-    out[13] = (gain[-1] - loss[-1]) / tot if tot > 0 else 0.0
-    macd = (fast - slow) / close / ref
-    out[14] = macd[-1]
-    out[15] = macd[-1] - ema(macd, 2 / 10)[-1]
-    w20 = close[-20:]
-    std20 = _std1(w20)
-    out[16] = (c - float(np.mean(w20))) / (2 * std20) if std20 > 0 else 0.0
-    hi, lo = float(np.max(high[-60:])), float(np.min(low[-60:]))
-    out[17] = 2.0 * ((c - lo) / (hi - lo) if hi > lo else 0.5) - 1.0
-    minute = (open_time_ms // 60_000) % 1440
-    out[18] = math.sin(2 * math.pi * minute / 1440)
-    out[19] = math.cos(2 * math.pi * minute / 1440)
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(out, -20.0, 20.0).astype(np.float32)
 
 
 class BarWindow:

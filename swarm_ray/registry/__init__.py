@@ -1,0 +1,38 @@
+"""The model registry: versioned model folders with a model card, loaded for inference.
+
+- ``load_policy_agents(models_dir)``: one ``envs.baselines.PolicyAgent`` per registry policy
+- ``load_policies(models_dir)``: the ``DQNPolicy`` objects (actions, Q-values, confidence)
+- ``load_analysis_model(models_dir)``: the market-analysis network with its feature layout
+"""
+
+from __future__ import annotations
+
+from swarm_ray.registry.analysis_model import (
+    ANALYSIS_CLASSES,
+    MarketAnalysisModel,
+    load_analysis_model,
+)
+from swarm_ray.registry.policies import (
+    DQNPolicy,
+    latest_dir,
+    list_models,
+    load_policies,
+    load_policy,
+    load_policy_agents,
+    read_card,
+    versions,
+)
+
+__all__ = [
+    "ANALYSIS_CLASSES",
+    "DQNPolicy",
+    "MarketAnalysisModel",
+    "latest_dir",
+    "list_models",
+    "load_analysis_model",
+    "load_policies",
+    "load_policy",
+    "load_policy_agents",
+    "read_card",
+    "versions",
+]

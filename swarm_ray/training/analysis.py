@@ -9,98 +9,21 @@ the coordinator can build the same vector live from the bars it has seen.
 from __future__ import annotations
 
 import json
-import math
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
-from envs.features import ema
-
-ANALYSIS_CLASSES: tuple[str, ...] = ("strong_sell", "sell", "hold", "buy", "strong_buy")
-FEATURE_NAMES: tuple[str, ...] = (
-    "ret_1",  # 1-bar log return / ref vol
-    "ret_5",  # 5-bar log return / (ref vol sqrt 5)
-    "ret_15",
-    "ret_30",
-    "ret_60",
-    "vol_20",  # rolling std of 1-bar returns / ref vol
-    "vol_60",
-    "range",  # (high - low) / close / ref vol
-    "body",  # (close - open) / close / ref vol
-    "imbalance",  # taker-buy share * 2 - 1
-    "imbalance_15",  # its 15-bar mean
-    "volume",  # log(volume / 60-bar mean volume)
-    "trades",  # log(trades / 60-bar mean trades)
-    "rsi",  # (RSI14 - 50) / 50
-    "macd",  # (EMA12 - EMA26) / close / ref vol
-    "macd_hist",  # (macd - EMA9 of macd)
-    "bollinger",  # (close - SMA20) / (2 std20)
-    "channel",  # position in the 60-bar high/low channel, in [-1, 1]
-    "tod_sin",  # time of day (UTC)
-    "tod_cos",
+from swarm_ray.features.analysis import FEATURE_NAMES, WARMUP_BARS, analysis_features, reference_vol
+from swarm_ray.registry.analysis_model import (
+    ANALYSIS_CLASSES,
+    FEATURE_LAYOUT,
+    WEIGHTS,
+    MarketAnalysisModel,
+    build_network,
 )
-N_FEATURES = len(FEATURE_NAMES)
-WARMUP_BARS = 60
-FEATURE_LAYOUT = "feature_layout.json"
-WEIGHTS = "weights.pt"
-
-
-def _roll(s: pd.Series, w: int) -> pd.core.window.Rolling:
-    return s.rolling(w, min_periods=1)
-
-
-def reference_vol(close: np.ndarray) -> float:
-    r = np.diff(np.log(np.asarray(close, dtype=np.float64)))
-    v = float(np.std(r)) if len(r) > 1 else 0.0
-    return v if v > 0 else 1e-4
-
-
-def analysis_features(klines: pd.DataFrame, ref_vol: float) -> np.ndarray:
-    """Features (n, 20) float32 of kline rows (``envs.data.klines`` columns), causal in t."""
-    close = klines["close"].astype(float)
-    logc = np.log(close)
-    ref = ref_vol if ref_vol > 0 else 1e-4
-    out = np.zeros((len(klines), N_FEATURES), dtype=np.float64)
-    for j, h in enumerate((1, 5, 15, 30, 60)):
-        out[:, j] = (logc - logc.shift(h)).fillna(0.0) / (ref * math.sqrt(h))
-    r1 = (logc - logc.shift(1)).fillna(0.0)
-    out[:, 5] = _roll(r1, 20).std().fillna(0.0) / ref
-    out[:, 6] = _roll(r1, 60).std().fillna(0.0) / ref
-    out[:, 7] = (klines["high"] - klines["low"]) / close / ref
-    out[:, 8] = (close - klines["open"]) / close / ref
-    vol = klines["volume"].astype(float)
-    share = (klines["taker_buy_base_volume"] / vol.where(vol > 0)).fillna(0.5)
-    imb = 2.0 * share - 1.0
-    out[:, 9] = imb
-    out[:, 10] = _roll(imb, 15).mean()
-    out[:, 11] = np.log(np.maximum(vol, 1e-12) / np.maximum(_roll(vol, 60).mean(), 1e-12))
-    trades = klines["number_of_trades"].astype(float)
-    out[:, 12] = np.log(np.maximum(trades, 1.0) / np.maximum(_roll(trades, 60).mean(), 1.0))
-    c = close.to_numpy()
-    diff = np.diff(c, prepend=c[:1])
-    gain, loss = ema(np.maximum(diff, 0.0), 1 / 14), ema(np.maximum(-diff, 0.0), 1 / 14)
-    tot = gain + loss
-    out[:, 13] = np.divide(gain - loss, tot, out=np.zeros_like(tot), where=tot > 0)
-    macd = (ema(c, 2 / 13) - ema(c, 2 / 27)) / c / ref
-    out[:, 14] = macd
-    out[:, 15] = macd - ema(macd, 2 / 10)
-    sma, std = _roll(close, 20).mean(), _roll(close, 20).std().fillna(0.0)
-    out[:, 16] = np.divide(
-        (close - sma).to_numpy(), 2 * std.to_numpy(), out=np.zeros(len(c)), where=std.to_numpy() > 0
-    )
-    hi, lo = _roll(klines["high"], 60).max(), _roll(klines["low"], 60).min()
-    width = (hi - lo).to_numpy()
-    pos = np.divide((close - lo).to_numpy(), width, out=np.full(len(c), 0.5), where=width > 0)
-    out[:, 17] = 2.0 * pos - 1.0
-    minute = (klines["open_time_ms"].to_numpy(np.int64) // 60_000) % 1440
-    out[:, 18] = np.sin(2 * np.pi * minute / 1440)
-    out[:, 19] = np.cos(2 * np.pi * minute / 1440)
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(out, -20.0, 20.0).astype(np.float32)
 
 
 def classify_returns(ret_bps: np.ndarray, thresholds_bps: tuple[float, float]) -> np.ndarray:
@@ -165,21 +88,6 @@ def scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
         "accuracy": float(np.mean(y_true == y_pred)),
         "macro_f1": macro_f1(y_true, y_pred),
     }
-
-
-def build_network(hidden: tuple[int, int] = (64, 64), dropout: float = 0.2):
-    """20 -> 64 -> 64 -> 5 logits (ReLU, dropout); softmax is applied at inference."""
-    from torch import nn
-
-    return nn.Sequential(
-        nn.Linear(N_FEATURES, hidden[0]),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden[0], hidden[1]),
-        nn.ReLU(),
-        nn.Dropout(dropout),
-        nn.Linear(hidden[1], len(ANALYSIS_CLASSES)),
-    )
 
 
 @dataclass(frozen=True)
@@ -302,7 +210,7 @@ def export_analysis(
         "std": [float(v) for v in result.std],
         "ref_vol": result.ref_vol,
         "warmup_bars": WARMUP_BARS,
-        "builder": "swarm_ray.training.analysis.analysis_features",
+        "builder": "swarm_ray.features.analysis.analysis_features",
     }
     (dest / FEATURE_LAYOUT).write_text(json.dumps(layout, indent=2) + "\n")
     full = {
@@ -315,53 +223,3 @@ def export_analysis(
     }
     write_card(dest, full)
     return dest
-
-
-class MarketAnalysisModel:
-    """The exported network with its feature standardisation, for CPU inference."""
-
-    def __init__(self, network: Any, layout: dict[str, Any], card: dict[str, Any]) -> None:
-        self.network = network.eval()
-        self.card = card
-        self.name: str = card.get("name", "market_analyst")
-        self.version: str = card.get("version", "")
-        self.feature_names: tuple[str, ...] = tuple(layout["features"])
-        self.classes: tuple[str, ...] = tuple(layout["classes"])
-        self.ref_vol = float(layout["ref_vol"])
-        self._mean = np.asarray(layout["mean"], dtype=np.float32)
-        self._std = np.asarray(layout["std"], dtype=np.float32)
-
-    def features(self, klines: pd.DataFrame) -> np.ndarray:
-        """Feature rows of kline rows, with the reference volatility of the training days."""
-        return analysis_features(klines, self.ref_vol)
-
-    def predict_proba(self, features: np.ndarray) -> np.ndarray:
-        """Class probabilities (n, 5), strong sell .. strong buy, of features (n, 20)."""
-        import torch
-
-        x = (
-            np.asarray(features, dtype=np.float32).reshape(-1, N_FEATURES) - self._mean
-        ) / self._std
-        with torch.no_grad():
-            return torch.softmax(self.network(torch.as_tensor(x)), dim=-1).numpy()
-
-
-def load_analysis_model(
-    models_dir: str | Path, name: str = "market_analyst", version: str | None = None
-) -> MarketAnalysisModel:
-    """Load the newest (or the given) version of the market-analysis network."""
-    import torch
-
-    from swarm_ray.registry.policies import ANALYSIS_KIND, latest_dir, read_card
-
-    vdir = Path(models_dir) / name / version if version else latest_dir(models_dir, name)
-    card = read_card(vdir)
-    if card.get("kind") != ANALYSIS_KIND:
-        raise ValueError(f"{vdir}: kind {card.get('kind')!r} is not {ANALYSIS_KIND}")
-    layout = json.loads((vdir / FEATURE_LAYOUT).read_text())
-    if tuple(layout["features"]) != FEATURE_NAMES:
-        raise ValueError(f"{vdir}: feature layout differs from this code's FEATURE_NAMES")
-    cfg = card.get("config", {})
-    net = build_network(tuple(cfg.get("hidden", (64, 64))), float(cfg.get("dropout", 0.2)))
-    net.load_state_dict(torch.load(vdir / WEIGHTS, map_location="cpu", weights_only=True))
-    return MarketAnalysisModel(net, layout, card)

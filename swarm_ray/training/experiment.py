@@ -296,8 +296,9 @@ def run_analysis(
     }
     dest = export_analysis(result, models_dir, cfg.registry.analysis_name, card, version=version)
     if d.evaluation_days:
+        from swarm_ray.registry.analysis_model import load_analysis_model
         from swarm_ray.registry.policies import read_card, write_card
-        from swarm_ray.training.analysis import evaluate_analysis, load_analysis_model
+        from swarm_ray.training.analysis import evaluate_analysis
 
         model = load_analysis_model(models_dir, cfg.registry.analysis_name, dest.name)
         full = read_card(dest)

@@ -33,8 +33,8 @@ from serve.app import APP_NAME  # noqa: E402
 from serve.client import model_handle  # noqa: E402
 from serve.deploy import configure, deploy, deployed_config, load_deploy_config, rollout  # noqa: E402
 from serve.models import InvalidObservation  # noqa: E402
+from swarm_ray.registry import load_analysis_model, load_policy  # noqa: E402
 from swarm_ray.registry.policies import read_card, write_card  # noqa: E402
-from swarm_ray.training import load_analysis_model, load_policy  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 POLICIES = ["execution_agent", "risk_manager", "strategy_optimizer"]

@@ -255,7 +255,7 @@ def test_metadata_lists_the_contract_fields() -> None:
 
 
 def test_served_analyst_matches_the_analysis_model_loaded_directly() -> None:
-    from swarm_ray.training import load_analysis_model
+    from swarm_ray.registry import load_analysis_model
 
     served = load_served_model(MODELS, "market_analyst")
     direct = load_analysis_model(MODELS)

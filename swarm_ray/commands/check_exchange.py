@@ -15,10 +15,10 @@ from typing import Any
 from swarm_ray.core.clock import LiveClock
 from swarm_ray.core.config import ConfigError, load_config, parse_config
 from swarm_ray.core.domain import OrderIntent, OrderStatus, Side
-from swarm_ray.exchanges.base import SymbolRules, decimal_str
+from swarm_ray.core.errors import OrderDropped
+from swarm_ray.core.instruments import SymbolRules, decimal_str
 from swarm_ray.exchanges.binance.client import BinanceExchange
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
-from swarm_ray.exchanges.errors import OrderDropped
 
 MAINNET_CONFIRMATION = "I UNDERSTAND THIS IS REAL MONEY"
 DEFAULT_BAND_MARGIN = Decimal("0.2")

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from swarm_ray.exchanges.base import Balance, Exchange, Kline, Position, SymbolRules
+from swarm_ray.core.errors import OrderDropped
+from swarm_ray.core.instruments import Balance, Kline, Position, SymbolRules
+from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import (
     ClockSkew,
     DefiniteReject,
     ExchangeError,
-    OrderDropped,
     OrderNotFound,
     RateLimited,
     UnknownOutcome,

@@ -39,7 +39,7 @@ from envs.features import (
     market_features,
 )
 from swarm_ray.core.config import PROJECT_ROOT
-from swarm_ray.exchanges.base import Kline
+from swarm_ray.core.instruments import Kline
 from swarm_ray.features.analysis import analysis_features_last
 
 __all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec"]

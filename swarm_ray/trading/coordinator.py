@@ -39,15 +39,10 @@ from swarm_ray.core.domain import (
     OrderType,
     Side,
 )
+from swarm_ray.core.errors import OrderDropped
 from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.config import ExchangeConfig
-from swarm_ray.exchanges.errors import (
-    DefiniteReject,
-    ExchangeError,
-    OrderDropped,
-    OrderNotFound,
-    RateLimited,
-)
+from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound, RateLimited
 from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
 from swarm_ray.journal.store import (
     CycleRecord,

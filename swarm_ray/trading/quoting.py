@@ -21,7 +21,7 @@ from envs.config import ActionConfig
 from envs.market_making import action_table
 from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Order, OrderType, Side
-from swarm_ray.exchanges.base import SymbolRules
+from swarm_ray.core.instruments import SymbolRules
 
 _BPS = Decimal(10_000)
 

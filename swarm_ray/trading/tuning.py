@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from swarm_ray.exchanges.base import Kline
+from swarm_ray.core.instruments import Kline
 from swarm_ray.trading.quoting import QuotingParams
 
 __all__ = ["quote_backtest", "retune_quoting"]

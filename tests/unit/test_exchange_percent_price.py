@@ -13,9 +13,10 @@ from hypothesis import strategies as st
 
 from swarm_ray.commands.check_exchange import far_bid_price
 from swarm_ray.core.domain import OrderIntent, Side
-from swarm_ray.exchanges.base import SymbolRules
+from swarm_ray.core.errors import OrderDropped
+from swarm_ray.core.instruments import SymbolRules
 from swarm_ray.exchanges.binance.client import parse_symbol_rules
-from swarm_ray.exchanges.errors import DefiniteReject, OrderDropped
+from swarm_ray.exchanges.errors import DefiniteReject
 from tests.conftest import run_check_exchange
 from tests.fakes.binance_server import FakeBinance, exchange_on
 from tests.unit.test_exchange_rules import FUTURES_BTCUSDT, SPOT_BTCUSDT

@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from swarm_ray.core.domain import OrderIntent, Side
-from swarm_ray.exchanges.base import SymbolRules, decimal_str
+from swarm_ray.core.instruments import SymbolRules, decimal_str
 from swarm_ray.exchanges.binance.client import parse_order, parse_symbol_rules
 from swarm_ray.exchanges.errors import OrderDropped
 

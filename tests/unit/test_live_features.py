@@ -11,7 +11,7 @@ from envs.actions import Action
 from envs.data.klines import load_klines
 from envs.features import INVENTORY, MARKET_COLUMNS, TIME_LEFT, market_features
 from swarm_ray.core.domain import Order, OrderStatus, OrderType, Side
-from swarm_ray.exchanges.base import Kline, SymbolRules
+from swarm_ray.core.instruments import Kline, SymbolRules
 from swarm_ray.features.analysis import analysis_features
 from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
 from swarm_ray.trading.quoting import QuotingParams, diff_orders, ladder

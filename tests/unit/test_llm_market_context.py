@@ -13,7 +13,7 @@ import pytest
 
 from swarm_ray.agents.llm.market_context import summarize_klines
 from swarm_ray.cli import main
-from swarm_ray.exchanges.base import Kline
+from swarm_ray.core.instruments import Kline
 from tests.conftest import KLINES
 from tests.fakes.binance_server import FakeBinance, exchange_on
 from tests.fakes.groq_server import FAKE_GROQ_KEY, FakeGroq

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from swarm_ray.exchanges.base import Kline
+from swarm_ray.core.instruments import Kline
 
 __all__ = [
     "MarketSummary",

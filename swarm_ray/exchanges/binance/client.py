@@ -40,14 +40,8 @@ from swarm_ray.core.domain import (
     OrderType,
     Side,
 )
-from swarm_ray.exchanges.base import (
-    Balance,
-    Exchange,
-    Kline,
-    Position,
-    SymbolRules,
-    decimal_str,
-)
+from swarm_ray.core.instruments import Balance, Kline, Position, SymbolRules, decimal_str
+from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.binance import constants as C
 from swarm_ray.exchanges.binance.throttle import WeightThrottler
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig

@@ -69,7 +69,8 @@ from swarm_ray.core.domain import (
     OrderType,
     Side,
 )
-from swarm_ray.exchanges.base import Balance, Exchange, Kline, Position, SymbolRules
+from swarm_ray.core.instruments import Balance, Kline, Position, SymbolRules
+from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolConfig
 from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound
 

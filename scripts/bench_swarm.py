@@ -44,7 +44,7 @@ class Config:
 
 def swarm_config(tmp: Path, symbols: list[str], per: int, run_id: str, inference: str):
     from swarm_ray.core.config import parse_config
-    from swarm_ray.trading.coordinator import SwarmConfig
+    from swarm_ray.runtime.config import SwarmConfig
 
     data = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     days = [str(ROOT / f"data/binance-spot-1m/BTCUSDT-1m-2024-08-{d}.csv") for d in ("19", "20")]
@@ -73,8 +73,8 @@ def main() -> None:
     import ray
     from ray import serve
 
-    from swarm_ray.agents.roles import NAMESPACE
     from swarm_ray.runtime import swarm as runtime
+    from swarm_ray.runtime.actors import NAMESPACE
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_swarm_"))
     ray.init(num_cpus=cfg.num_cpus, include_dashboard=False, namespace=NAMESPACE,

@@ -21,8 +21,10 @@ from pydantic import Field, field_validator
 from ray import serve
 
 from envs.config import StrictModel
+from serve.client import APP_NAME, CALLER_ENV
 
-APP_NAME = "swarm_models"
+__all__ = ["APP_NAME", "INGRESS_NAME", "ModelAppArgs", "build_app", "served_model_names"]
+
 INGRESS_NAME = "ModelsAPI"
 
 
@@ -91,7 +93,6 @@ def served_model_names(args: ModelAppArgs) -> list[str]:
 
 def build_app(args: ModelAppArgs) -> serve.Application:
     """The application: a ``ModelDeployment`` per model (named after it) and the HTTP API."""
-    from serve.client import CALLER_ENV
     from serve.deployments import ModelDeployment, ModelsAPI
 
     if isinstance(args, dict):  # called directly with a plain mapping

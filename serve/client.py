@@ -5,8 +5,8 @@
     answers = await handle.predict_many.remote(rows)       # (n, dim), one forward pass
 
 ``serve.get_deployment_handle(name, app_name="swarm_models")`` works the same; the two settings
-below are what made the difference in ``scripts/bench_serve.py`` on 2 cores (see
-docs_fragments/serving.md): single requests at ~1.3 ms instead of ~2.2 ms (p50), and nearly
+below are what made the difference in ``scripts/bench_serve.py`` on 2 cores (see the serving
+page of the docs): single requests at ~1.3 ms instead of ~2.2 ms (p50), and nearly
 twice the requests per second from many concurrent callers.
 """
 
@@ -15,7 +15,8 @@ from __future__ import annotations
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from serve.app import APP_NAME
+APP_NAME = "swarm_models"
+"""The Serve application that hosts every registry model."""
 
 # Put in the runtime_env of an async actor that calls the models (``env_vars``): the Serve
 # router then runs on the actor's own event loop instead of a second loop in another thread.

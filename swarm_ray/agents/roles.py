@@ -1,35 +1,34 @@
-"""The four agents: plain role logic, model clients, and one thin Ray actor per role.
+"""The four agents: plain role logic on top of a model client.
 
 Each cycle an agent receives the cycle's features (``CycleInput``), asks its model (on Ray
 Serve, one batched request for every symbol of the call), applies its role's rules and returns
-an immutable ``Opinion``. The logic classes are pure and testable without Ray; ``AgentActor`` is
-the Ray wrapper. When the model cannot answer (Serve overloaded, down, or too slow) the agent
-still answers in time: ``stand_aside`` with the reason, so the cycle falls back to the safe
-action instead of hanging.
+an immutable ``Opinion``. The logic classes are pure and testable without Ray; the Ray actor
+that hosts an ``Agent`` is in ``swarm_ray.runtime.actors``. When the model cannot answer (Serve
+overloaded, down, or too slow) the agent still answers in time: ``stand_aside`` with the
+reason, so the cycle falls back to the safe action instead of hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 from pydantic import Field
 
-from envs.actions import ACTION_NAMES, Action
+from envs.actions import Action
+from swarm_ray.agents.clients import SERVE_APP, LocalModelClient, ModelClient, ServeModelClient
 from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
 from swarm_ray.core.config import StrictModel
-from swarm_ray.core.domain import MarketSnapshot, Opinion
+from swarm_ray.core.domain import Opinion
 from swarm_ray.trading.consensus import ROLES
+from swarm_ray.trading.cycle import CycleInput
 from swarm_ray.trading.quoting import QuotingParams
 
 __all__ = [
     "AgentConfig",
-    "CycleInput",
     "ExecutionAgentLogic",
     "LocalModelClient",
     "MarketAnalystLogic",
@@ -37,19 +36,12 @@ __all__ = [
     "RiskManagerLogic",
     "ServeModelClient",
     "StrategyOptimizerLogic",
-    "agent_actor_name",
     "make_logic",
 ]
 
 log = logging.getLogger(__name__)
-NAMESPACE = "swarm_ray"
-SERVE_APP = "swarm_models"
 # the analyst's five classes as a direction in [-1, 1]
 _CLASS_DIRECTION = np.array([-1.0, -0.5, 0.0, 0.5, 1.0])
-
-
-def agent_actor_name(role: str) -> str:
-    return f"agent:{role}"
 
 
 class AgentConfig(StrictModel):
@@ -75,107 +67,6 @@ class AgentConfig(StrictModel):
     )
     llm: LLMConfig = LLMConfig(enabled=False)
     quoting: QuotingParams = QuotingParams()
-
-
-@dataclass(frozen=True, slots=True)
-class CycleInput:
-    """What every agent sees in one cycle of one symbol."""
-
-    symbol: str
-    cycle: int
-    time_ns: int
-    mid: float
-    analysis: tuple[float, ...]
-    """The 20 market-analysis features."""
-    observation: tuple[float, ...]
-    """The 15-column agent observation the DQN policies were trained on."""
-    inventory_share: float
-    """Position over the maximum position, in [-1, 1]."""
-    drawdown: float
-    """Drawdown from peak equity, as a fraction."""
-    volatility_bps: float
-    data_problems: tuple[str, ...] = ()
-    snapshot: MarketSnapshot | None = field(default=None, repr=False)
-
-
-class ModelClient(Protocol):
-    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        """One answer dict per row (the Serve response contract)."""
-        ...
-
-
-class ServeModelClient:
-    """A model deployed on Ray Serve, called through its ``DeploymentHandle``."""
-
-    def __init__(self, name: str, app: str = SERVE_APP) -> None:
-        self.name, self.app = name, app
-        self._handle: Any = None
-
-    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        if self._handle is None:
-            from ray import serve
-
-            # by value over Serve's gRPC channel, not as Ray tasks (see serve/client.py)
-            self._handle = serve.get_deployment_handle(self.name, app_name=self.app).options(
-                _by_reference=False
-            )
-        return await self._handle.predict_many.remote(rows)
-
-
-class LocalModelClient:
-    """The same model loaded in this process (for runs without Serve, and for tests)."""
-
-    def __init__(self, name: str, models_dir: str) -> None:
-        from swarm_ray.core.config import resolve_path
-        from swarm_ray.registry.policies import latest_dir, read_card
-
-        self.name = name
-        vdir = latest_dir(resolve_path(models_dir), name)
-        card = read_card(vdir)
-        self.version = str(card.get("version", vdir.name))
-        if card.get("kind") == "market_analysis":
-            from swarm_ray.registry.analysis_model import load_analysis_model
-
-            self._analysis = load_analysis_model(resolve_path(models_dir), name)
-            self._policy = None
-        else:
-            from swarm_ray.registry.policies import load_policy
-
-            self._policy = load_policy(vdir)
-            self._analysis = None
-
-    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        rows = np.asarray(rows, dtype=np.float32)
-        if self._policy is not None:
-            q = self._policy.q_values(rows)
-            z = np.exp(q - q.max(axis=-1, keepdims=True))
-            p = z / z.sum(axis=-1, keepdims=True)
-            a = q.argmax(axis=-1)
-            return [
-                {
-                    "action": int(a[i]),
-                    "action_name": ACTION_NAMES[int(a[i])],
-                    "q_values": q[i].tolist(),
-                    "confidence": float(p[i, a[i]]),
-                    "model_version": self.version,
-                }
-                for i in range(len(rows))
-            ]
-        assert self._analysis is not None
-        probs = self._analysis.predict_proba(rows)
-        out = []
-        for row in probs:
-            k = int(row.argmax())
-            out.append(
-                {
-                    "action": k,
-                    "action_name": self._analysis.classes[k],
-                    "probabilities": row.tolist(),
-                    "confidence": float(row[k]),
-                    "model_version": self.version,
-                }
-            )
-        return out
 
 
 def _model_action(answer: dict[str, Any]) -> tuple[Action, float, str]:
@@ -415,63 +306,3 @@ class Agent:
                 op = self.logic.opinion(inp, ans, note)
             out.append(op)
         return out
-
-
-class AgentActorImpl:
-    """The Ray actor body of one agent (decorated in ``swarm_ray.runtime.swarm``)."""
-
-    def __init__(self, role: str, cfg_data: dict[str, Any]) -> None:
-        from swarm_ray.agents.llm.groq_sentiment import GroqSentiment
-
-        cfg = AgentConfig.model_validate(cfg_data)
-        sentiment = GroqSentiment(cfg.llm) if role == "market_analyst" and cfg.llm.enabled else None
-        self.agent = Agent(role, cfg, sentiment=sentiment)
-        self.started = time.time()
-
-    async def opine_many(self, inputs: list[CycleInput]) -> list[Opinion]:
-        return await self.agent.opine_many(inputs)
-
-    async def warm_up(self) -> str:
-        """One model request with a zero input, so the first cycle does not pay for connecting
-        to Serve (or loading the model); returns the model version that answered."""
-        dim = 20 if self.agent.role == "market_analyst" else 15
-        answer = await self.agent.client.predict_many(np.zeros((1, dim), dtype=np.float32))
-        return str(answer[0]["model_version"])
-
-    async def quoting_params(self) -> dict[str, Any]:
-        return self.agent.cfg.quoting.model_dump()
-
-    async def set_quoting_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        q = QuotingParams.model_validate({**self.agent.cfg.quoting.model_dump(), **params})
-        cfg = self.agent.cfg.model_copy(update={"quoting": q})
-        self.agent.cfg = cfg
-        self.agent.logic.cfg = cfg
-        return q.model_dump()
-
-    async def retune(
-        self, bars: list[Any], max_inventory: float, maker_bps: float, num_samples: int = 16
-    ) -> dict[str, Any]:
-        """Strategy optimizer: re-tune the quoting parameters on ``bars`` with Ray Tune and own
-        the result; returns the new parameters and the best trial's backtest metrics."""
-        if self.agent.role != "strategy_optimizer":
-            raise ValueError(f"{self.agent.role} does not own quoting parameters")
-        from swarm_ray.trading.tuning import retune_quoting
-
-        new, metrics = await asyncio.to_thread(
-            retune_quoting,
-            bars,
-            self.agent.cfg.quoting,
-            max_inventory=max_inventory,
-            maker_bps=maker_bps,
-            num_samples=num_samples,
-        )
-        params = await self.set_quoting_params(new.model_dump())
-        return {"params": params, "metrics": metrics}
-
-    async def info(self) -> dict[str, Any]:
-        return {
-            "role": self.agent.role,
-            "calls": self.agent.calls,
-            "model_failures": self.agent.model_failures,
-            "up_s": time.time() - self.started,
-        }

@@ -8,7 +8,7 @@ import time
 from typing import Any
 
 from swarm_ray.core.config import load_config, resolve_path
-from swarm_ray.trading.coordinator import SwarmConfig
+from swarm_ray.runtime.config import SwarmConfig
 
 DEFAULT_CONFIG = "configs/paper.yaml"
 
@@ -23,7 +23,7 @@ def init_ray(address: str | None, num_cpus: int | None = None) -> None:
     else start a local one. The swarm's own namespace keeps its actors findable."""
     import ray
 
-    from swarm_ray.agents.roles import NAMESPACE
+    from swarm_ray.runtime.actors import NAMESPACE
 
     if ray.is_initialized():
         return

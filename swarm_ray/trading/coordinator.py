@@ -1,4 +1,4 @@
-"""The coordinator of one symbol: the cycle of DESIGN.md as plain Python (no Ray here).
+"""The coordinator of one symbol: one cycle as plain Python (no Ray here).
 
 One cycle: snapshot -> features -> (opinions, gathered by the caller) -> consensus -> risk gate
 -> quote ladder -> order diff -> journal -> orders -> metrics. ``prepare`` does the part before
@@ -20,16 +20,12 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
-
-from pydantic import Field
 
 from envs.actions import Action
 from envs.market_making import apply_fill
-from swarm_ray.agents.roles import AgentConfig, CycleInput
 from swarm_ray.core.clock import Clock
-from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import (
     Fill,
     MarketSnapshot,
@@ -41,7 +37,6 @@ from swarm_ray.core.domain import (
 )
 from swarm_ray.core.errors import OrderDropped
 from swarm_ray.exchanges.base import Exchange
-from swarm_ray.exchanges.config import ExchangeConfig
 from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound, RateLimited
 from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
 from swarm_ray.journal.store import (
@@ -50,55 +45,18 @@ from swarm_ray.journal.store import (
     Journal,
     deterministic_client_order_id,
 )
-from swarm_ray.trading.consensus import ConsensusConfig, decide
-from swarm_ray.trading.quoting import QuoteLadder, diff_orders, ladder
-from swarm_ray.trading.risk import RiskLimits, RiskState, check
+from swarm_ray.trading.config import TradingConfig
+from swarm_ray.trading.consensus import decide
+from swarm_ray.trading.cycle import CycleInput, CycleSummary
+from swarm_ray.trading.quoting import QuoteLadder, QuotingParams, diff_orders, ladder
+from swarm_ray.trading.risk import RiskState, check
 
-__all__ = ["Account", "CycleConfig", "CycleSummary", "SwarmConfig", "SymbolCoordinator"]
+__all__ = ["Account", "SymbolCoordinator"]
 
 log = logging.getLogger(__name__)
 MARKET_LEVEL = 99  # the ladder level used in the client order id of a reduce (market) order
 _NS = 1_000_000_000
 _DAY_NS = 86_400 * _NS
-
-
-class CycleConfig(StrictModel):
-    """Cadence and timeouts of the cycle."""
-
-    interval_s: float = Field(60.0, gt=0, description="time between cycles (simulated in paper)")
-    replay_speed: float = Field(
-        0.0, ge=0, description="paper: simulated seconds per wall second (0: as fast as it goes)"
-    )
-    start: str | None = Field(
-        None, description="paper: first cycle time (ISO 8601, UTC); default: after warm-up"
-    )
-    agent_timeout_s: float = Field(0.5, gt=0, description="longest wait for the agents' votes")
-    max_data_age_s: float = Field(90.0, gt=0, description="an older snapshot is stale")
-    order_tolerance_ticks: int = Field(
-        0, ge=0, description="keep a resting quote within this many ticks of the new one"
-    )
-    symbols_per_coordinator: int = Field(
-        1, ge=1, description="symbols hosted by one coordinator actor (1: one actor per symbol)"
-    )
-    retune_every_cycles: int = Field(
-        0, ge=0, description="the strategy optimizer re-tunes quoting this often (0: on demand)"
-    )
-
-
-class SwarmConfig(StrictModel):
-    """A swarm run (``configs/paper.yaml``): symbols, venue, cycle, votes, limits, agents."""
-
-    run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
-    symbols: tuple[str, ...] = Field(("BTCUSDT",), min_length=1)
-    capital: float = Field(10_000.0, gt=0, description="equity at the start (quote asset)")
-    journal_dir: str = "runs/paper/journal"
-    models_dir: str = "models"
-    exchange: ExchangeConfig = ExchangeConfig()
-    cycle: CycleConfig = CycleConfig()
-    consensus: ConsensusConfig = ConsensusConfig()
-    risk: RiskLimits = RiskLimits()
-    agents: AgentConfig = AgentConfig()
-    metrics: bool = True
 
 
 @dataclass
@@ -134,49 +92,19 @@ class Account:
         return self.quantity * (mid - self.avg_price) if self.quantity else 0.0
 
 
-@dataclass(frozen=True)
-class CycleSummary:
-    """What one cycle did, for the status view, the report and the benchmark."""
-
-    symbol: str
-    cycle: int
-    time_ns: int
-    mid: float
-    best_bid: float
-    best_ask: float
-    action: str
-    voted: str | None
-    share: float
-    reason: str
-    risk_reasons: tuple[str, ...]
-    position: float
-    pnl: float
-    bids: tuple[float, ...]
-    asks: tuple[float, ...]
-    placed: int
-    canceled: int
-    new_fills: int
-    timed_out: tuple[str, ...]
-    data_problems: tuple[str, ...]
-    latency_ms: float
-    kill_switch: bool
-    votes: dict[str, str] = field(default_factory=dict)
-    votes_ms: float = 0.0
-    """Of ``latency_ms``, the time spent waiting for the agents' votes."""
-
-
 class SymbolCoordinator:
     """The cycle of one symbol over an exchange, a journal and a clock."""
 
     def __init__(
         self,
         symbol: str,
-        cfg: SwarmConfig,
+        cfg: TradingConfig,
         exchange: Exchange,
         journal: Journal,
         clock: Clock,
         spec: ObservationSpec,
         metrics: Any = None,
+        quoting: QuotingParams | None = None,
     ) -> None:
         self.symbol = symbol
         self.cfg = cfg
@@ -186,7 +114,7 @@ class SymbolCoordinator:
         self.spec = spec
         self.metrics = metrics
         self.rules = exchange.symbol_rules(symbol)
-        self.quoting = cfg.agents.quoting
+        self.quoting = quoting or QuotingParams()
         """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
         self.account = Account()

@@ -15,10 +15,10 @@ ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
 
-from swarm_ray.agents.roles import NAMESPACE  # noqa: E402
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
-from swarm_ray.trading.coordinator import SwarmConfig  # noqa: E402
+from swarm_ray.runtime.actors import NAMESPACE  # noqa: E402
+from swarm_ray.runtime.config import SwarmConfig  # noqa: E402
 from tests.conftest import ROOT, kline_day  # noqa: E402
 
 SYMBOLS = ["N1USDT", "N2USDT", "N3USDT", "N4USDT"]

@@ -17,13 +17,13 @@ ray = pytest.importorskip("ray")
 
 from ray.exceptions import RayActorError  # noqa: E402
 
-from swarm_ray.agents.roles import NAMESPACE, agent_actor_name  # noqa: E402
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.core.domain import OrderStatus  # noqa: E402
 from swarm_ray.exchanges.paper.exchange import PaperExchange  # noqa: E402
 from swarm_ray.journal.store import Journal  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
-from swarm_ray.trading.coordinator import SwarmConfig  # noqa: E402
+from swarm_ray.runtime.actors import NAMESPACE, agent_actor_name  # noqa: E402
+from swarm_ray.runtime.config import SwarmConfig  # noqa: E402
 from tests.conftest import ROOT, kline_day  # noqa: E402
 
 BASE = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())

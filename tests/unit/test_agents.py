@@ -6,7 +6,8 @@ import pytest
 
 from envs.actions import Action
 from swarm_ray.agents.llm.sentiment import Sentiment
-from swarm_ray.agents.roles import AgentConfig, CycleInput, MarketAnalystLogic, make_logic
+from swarm_ray.agents.roles import AgentConfig, MarketAnalystLogic, make_logic
+from swarm_ray.trading.cycle import CycleInput
 
 CFG = AgentConfig()
 ANSWER = {"action": 1, "action_name": "quote_tight", "confidence": 0.6, "model_version": "v2"}

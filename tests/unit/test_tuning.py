@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from swarm_ray.trading.tuning import quote_backtest
+from swarm_ray.training.tuning import quote_backtest
 
 
 def test_backtest_fills_when_the_next_bar_trades_through_and_pays_maker_fees() -> None:

@@ -1,0 +1,59 @@
+"""What a cycle hands to the agents (``CycleInput``) and what it reports (``CycleSummary``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from swarm_ray.core.domain import MarketSnapshot
+
+
+@dataclass(frozen=True, slots=True)
+class CycleInput:
+    """What every agent sees in one cycle of one symbol."""
+
+    symbol: str
+    cycle: int
+    time_ns: int
+    mid: float
+    analysis: tuple[float, ...]
+    """The 20 market-analysis features."""
+    observation: tuple[float, ...]
+    """The 15-column agent observation the DQN policies were trained on."""
+    inventory_share: float
+    """Position over the maximum position, in [-1, 1]."""
+    drawdown: float
+    """Drawdown from peak equity, as a fraction."""
+    volatility_bps: float
+    data_problems: tuple[str, ...] = ()
+    snapshot: MarketSnapshot | None = field(default=None, repr=False)
+
+
+@dataclass(frozen=True)
+class CycleSummary:
+    """What one cycle did, for the status view, the report and the benchmark."""
+
+    symbol: str
+    cycle: int
+    time_ns: int
+    mid: float
+    best_bid: float
+    best_ask: float
+    action: str
+    voted: str | None
+    share: float
+    reason: str
+    risk_reasons: tuple[str, ...]
+    position: float
+    pnl: float
+    bids: tuple[float, ...]
+    asks: tuple[float, ...]
+    placed: int
+    canceled: int
+    new_fills: int
+    timed_out: tuple[str, ...]
+    data_problems: tuple[str, ...]
+    latency_ms: float
+    kill_switch: bool
+    votes: dict[str, str] = field(default_factory=dict)
+    votes_ms: float = 0.0
+    """Of ``latency_ms``, the time spent waiting for the agents' votes."""

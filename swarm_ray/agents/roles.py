@@ -23,7 +23,7 @@ from swarm_ray.agents.clients import SERVE_APP, LocalModelClient, ModelClient, S
 from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
 from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
-from swarm_ray.trading.consensus import ROLES
+from swarm_ray.core.roles import ROLES
 from swarm_ray.trading.cycle import CycleInput
 from swarm_ray.trading.quoting import QuotingParams
 

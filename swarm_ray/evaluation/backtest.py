@@ -1,4 +1,5 @@
-"""Evaluation of agents: the Avellaneda-Stoikov experiment and backtests on real days.
+"""Evaluation of agents: the Avellaneda-Stoikov experiment, backtests on real days, and the
+per-episode figures that training writes into model cards.
 
 Every agent is stepped through ``envs.vector.VectorMarketSim`` by the same call, with common
 random numbers (one seed for all agents), so differences come from the agents alone.
@@ -14,7 +15,15 @@ from typing import Any
 import numpy as np
 from pydantic import Field
 
-from envs.baselines import Agent, AvellanedaStoikovAgent, FixedSpreadAgent, fit_as_parameters
+from envs.baselines import (
+    Agent,
+    AvellanedaStoikovAgent,
+    ConstantActionAgent,
+    FittedParameters,
+    FixedSpreadAgent,
+    RandomAgent,
+    fit_as_parameters,
+)
 from envs.config import MarketMakingConfig, make_config
 from envs.data.klines import load_klines
 from envs.vector import VectorMarketSim
@@ -129,6 +138,12 @@ def backtest_metrics(run: Run, periods_per_year: float) -> dict[str, float]:
     }
 
 
+def fit_as(files: Sequence[str], dt: float) -> FittedParameters:
+    """Avellaneda-Stoikov's A, k and sigma fitted on the klines of ``files``."""
+    df = load_klines(list(files))
+    return fit_as_parameters(df["close"], df["high"], df["low"], dt=dt)
+
+
 def day_starts(files: Sequence[str]) -> tuple[np.ndarray, int]:
     """Start bar of each file in the concatenated series and the common episode length."""
     lengths = [len(load_klines(f)) for f in files]
@@ -141,8 +156,7 @@ def baseline_agents(cfg: EvaluateConfig, env_cfg: MarketMakingConfig) -> list[Ag
     agents: list[Agent] = [FixedSpreadAgent(cfg.fixed_spread.half_spread_bps, unit="bps")]
     if not cfg.fit_files:
         raise ValueError("evaluate config: fit_files is empty; A-S needs days to fit on")
-    fit = load_klines([resolve_path(f) for f in cfg.fit_files])
-    p = fit_as_parameters(fit["close"], fit["high"], fit["low"], dt=env_cfg.dt)
+    p = fit_as([str(resolve_path(f)) for f in cfg.fit_files], env_cfg.dt)
     agents.append(
         AvellanedaStoikovAgent(
             cfg.avellaneda_stoikov.gamma,
@@ -204,3 +218,85 @@ def evaluate_days(
 
 def _resolved(path: str) -> str:
     return str(resolve_path(path).resolve())
+
+
+# -- per-episode figures for model cards ------------------------------------------------------
+
+
+def run_episodes(agent: Any, sim: VectorMarketSim, starts: np.ndarray | None = None) -> dict:
+    """Run one batch of episodes; metrics of ``agent`` over the batch."""
+    run = run_agent(sim, agent, starts)
+    w = run.wealth  # (n_steps + 1, paths)
+    step_pnl = np.diff(w, axis=0)
+    pnl = w[-1]
+    std = step_pnl.std(axis=0)
+    down = np.sqrt(np.mean(np.minimum(step_pnl, 0.0) ** 2, axis=0))
+    mean = step_pnl.mean(axis=0)
+    drawdown = (np.maximum.accumulate(w, axis=0) - w).max(axis=0)
+    n = step_pnl.shape[0]
+    return {
+        "pnl": float(pnl.mean()),
+        "pnl_std": float(pnl.std()),
+        # per-episode Sharpe/Sortino of step PnL, scaled to the episode length
+        "sharpe": float(
+            np.mean(np.where(std > 0, mean / np.where(std > 0, std, 1) * np.sqrt(n), 0))
+        ),
+        "sortino": float(
+            np.mean(np.where(down > 0, mean / np.where(down > 0, down, 1) * np.sqrt(n), 0))
+        ),
+        "max_drawdown": float(drawdown.mean()),
+        "map": float(np.mean(np.abs(run.inventory[1:]))),
+        "fills": float(run.fills.mean()),
+        # share of steps with at least one quote placed (market making, not standing aside)
+        "quoting": float(np.mean(~(np.isnan(run.bid) & np.isnan(run.ask)))),
+        "episodes": int(w.shape[1]),
+    }
+
+
+def replay_starts(env_config: dict[str, Any], episodes_per_day: int) -> np.ndarray:
+    """Evenly spaced, non-overlapping episode starts over the replayed days."""
+    cfg = make_config(env_config)
+    n_days = max(1, len(cfg.midprice.files))
+    sim = VectorMarketSim(cfg, n_paths=1, seed=0)
+    lo, hi = sim.midprice.valid_starts(cfg.n_steps)
+    count = episodes_per_day * n_days
+    return np.linspace(lo, hi, count).astype(np.int64)
+
+
+def episode_baselines(env_config: dict[str, Any], fit_files: list[str] | None = None) -> list:
+    """The model cards' baselines: stand-aside, random, the env's tight fixed spread and
+    Avellaneda-Stoikov (the env's own parameters, or fitted on ``fit_files``)."""
+    cfg = make_config(env_config)
+    a = cfg.actions
+    agents: list[Any] = [ConstantActionAgent(0), RandomAgent(seed=0)]
+    agents.append(FixedSpreadAgent(a.tight, unit=a.unit, name="fixed_spread"))
+    if cfg.midprice.kind == "brownian":
+        sigma, k, A = cfg.midprice.sigma, cfg.fills.k, cfg.fills.A
+        agents.append(AvellanedaStoikovAgent(gamma=0.1, k=k, sigma=sigma, A=A, lot=a.order_size))
+    elif fit_files:
+        fit = fit_as(fit_files, cfg.dt)
+        tau = cfg.n_steps * cfg.dt
+        # gamma so that one lot at the full horizon shifts the reservation price by 1/k
+        gamma = 1.0 / (fit.k * fit.sigma**2 * tau)
+        agents.append(
+            AvellanedaStoikovAgent(gamma=gamma, k=fit.k, sigma=fit.sigma, A=fit.A, lot=a.order_size)
+        )
+    return agents
+
+
+def evaluate_agents(
+    agents: list[Any],
+    env_config: dict[str, Any],
+    n_paths: int = 200,
+    seed: int = 0,
+    starts: np.ndarray | None = None,
+) -> dict[str, dict]:
+    """Metrics of every agent on the same episodes (same seed, same starts)."""
+    cfg = make_config(env_config)
+    if starts is not None:
+        n_paths = len(starts)
+    results = {}
+    for agent in agents:
+        sim = VectorMarketSim(cfg, n_paths=n_paths, seed=seed, with_obs=True)
+        results[agent.name] = run_episodes(agent, sim, starts)
+    return results

@@ -6,13 +6,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
 
 from swarm_ray.evaluation.backtest import Run
+from swarm_ray.evaluation.plots import plot_lines, plt, save_figure
 
 METRIC_COLUMNS = ("pnl", "sharpe", "sortino", "max_drawdown", "map", "fills")
 
@@ -35,29 +32,17 @@ def _concat(a: np.ndarray) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _plot_lines(series: dict[str, np.ndarray], title: str, ylabel: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 4))
-    for name, values in series.items():
-        ax.plot(values, label=name, lw=1)
-    ax.set(title=title, xlabel="bar (minutes)", ylabel=ylabel)
-    ax.axhline(0, color="grey", lw=0.5)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
 def plot_pnl(runs: Sequence[Run], path: Path) -> None:
     pnl = {}
     for run in runs:
         dw = np.diff(run.wealth, axis=0).T.reshape(-1)
         pnl[run.name] = np.concatenate([[0.0], np.cumsum(dw)])
-    _plot_lines(pnl, "Cumulative PnL, net of fees", "PnL (quote)", path)
+    plot_lines(pnl, "Cumulative PnL, net of fees", "PnL (quote)", path, xlabel="bar (minutes)")
 
 
 def plot_inventory(runs: Sequence[Run], path: Path) -> None:
     inventory = {run.name: _concat(run.inventory) for run in runs}
-    _plot_lines(inventory, "Inventory", "inventory (base)", path)
+    plot_lines(inventory, "Inventory", "inventory (base)", path, xlabel="bar (minutes)")
 
 
 def plot_quotes(runs: Sequence[Run], path: Path, window: int = 120) -> None:
@@ -72,9 +57,7 @@ def plot_quotes(runs: Sequence[Run], path: Path, window: int = 120) -> None:
         ax.plot(run.ask[:window, 0], color=c, lw=0.7, ls=":", label=f"{run.name} ask")
     ax.set(title=f"Quotes around the mid (first {window} bars)", xlabel="bar", ylabel="price")
     ax.legend(fontsize=7, ncol=2)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(

@@ -8,11 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import numpy as np
+
+from swarm_ray.evaluation.plots import plot_lines, plt, save_figure
 
 __all__ = ["write_swarm_report"]
 
@@ -23,23 +21,6 @@ def _times(hist: Sequence[dict[str, Any]]) -> np.ndarray:
 
 def _arr(hist: Sequence[dict[str, Any]], key: str) -> np.ndarray:
     return np.array([np.nan if h.get(key) is None else h[key] for h in hist], dtype=float)
-
-
-def _save(fig: Any, path: Path) -> None:
-    fig.autofmt_xdate()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-
-
-def _plot_series(t: np.ndarray, y: np.ndarray, title: str, ylabel: str, path: Path) -> None:
-    fig, ax = plt.subplots(figsize=(10, 3.5))
-    ax.plot(t, y, lw=1.2)
-    ax.axhline(0, color="grey", lw=0.6)
-    ax.set_title(title)
-    ax.set_ylabel(ylabel)
-    ax.grid(alpha=0.3)
-    _save(fig, path)
 
 
 def _plot_quotes(hist: Sequence[dict[str, Any]], path: Path, window: int = 180) -> None:
@@ -64,7 +45,7 @@ def _plot_quotes(hist: Sequence[dict[str, Any]], path: Path, window: int = 180) 
     ax.set_ylabel("price")
     ax.legend(loc="upper left", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path, dates=True)
 
 
 def _plot_consensus(hist: Sequence[dict[str, Any]], threshold: float, path: Path) -> None:
@@ -79,7 +60,7 @@ def _plot_consensus(hist: Sequence[dict[str, Any]], threshold: float, path: Path
     ax.set_title("Consensus share per cycle")
     ax.legend(loc="lower left", fontsize=8)
     ax.grid(alpha=0.3)
-    _save(fig, path)
+    save_figure(fig, path, dates=True)
 
 
 def _table(counter: Counter, head: tuple[str, str]) -> str:
@@ -105,10 +86,11 @@ def write_swarm_report(
     if not hist:
         raise ValueError("no cycles to report")
     t = _times(hist)
-    _plot_series(
-        t, _arr(hist, "pnl"), "PnL (net of fees, marked to the mid)", "USDT", out / "pnl.png"
-    )
-    _plot_series(t, _arr(hist, "position"), "Inventory", "base asset", out / "inventory.png")
+    size, lw = (10, 3.5), 1.2
+    pnl_title = "PnL (net of fees, marked to the mid)"
+    plot_lines({"pnl": _arr(hist, "pnl")}, pnl_title, "USDT", out / "pnl.png", t, None, size, lw)
+    position = {"position": _arr(hist, "position")}
+    plot_lines(position, "Inventory", "base asset", out / "inventory.png", t, None, size, lw)
     _plot_quotes(hist, out / "quotes.png")
     _plot_consensus(hist, threshold, out / "consensus.png")
 

@@ -29,10 +29,10 @@ from swarm_ray.agents.roles import Agent, AgentConfig
 from swarm_ray.core.clock import LiveClock, SimulatedClock
 from swarm_ray.core.config import resolve_path
 from swarm_ray.core.domain import Opinion
+from swarm_ray.core.roles import ROLES
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.features.observation import WINDOW, ObservationSpec
 from swarm_ray.runtime.config import SwarmConfig
-from swarm_ray.trading.consensus import ROLES
 from swarm_ray.trading.coordinator import SymbolCoordinator
 from swarm_ray.trading.cycle import CycleInput, CycleSummary
 from swarm_ray.trading.quoting import QuotingParams

@@ -15,6 +15,7 @@ import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
 from swarm_ray.core.config import resolve_path
+from swarm_ray.core.roles import ROLES
 from swarm_ray.runtime.actors import (
     NAMESPACE,
     AgentActor,
@@ -23,7 +24,6 @@ from swarm_ray.runtime.actors import (
     coordinator_name,
 )
 from swarm_ray.runtime.config import SwarmConfig
-from swarm_ray.trading.consensus import ROLES
 
 __all__ = [
     "AgentActor",

@@ -16,11 +16,10 @@ from pydantic import Field, field_validator, model_validator
 from envs.actions import Action
 from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
+from swarm_ray.core.roles import RISK_MANAGER, ROLES
 
 __all__ = ["ROLES", "SAFETY_RANK", "Consensus", "ConsensusConfig", "decide"]
 
-ROLES: tuple[str, ...] = ("market_analyst", "risk_manager", "strategy_optimizer", "execution_agent")
-RISK_MANAGER = "risk_manager"
 
 # Lower is safer; ties between equal scores go to the safer action so the outcome is
 # deterministic and never more aggressive than a tie warrants.

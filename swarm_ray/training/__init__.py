@@ -3,6 +3,6 @@ to the model registry (``swarm_ray.registry``)."""
 
 from __future__ import annotations
 
-from swarm_ray.training.config import ROLES, TrainConfig, load_train_config
+from swarm_ray.training.config import TrainConfig, load_train_config
 
-__all__ = ["ROLES", "TrainConfig", "load_train_config"]
+__all__ = ["TrainConfig", "load_train_config"]

@@ -14,8 +14,7 @@ from typing import Any, Literal
 from pydantic import Field, model_validator
 
 from swarm_ray.core.config import ConfigError, StrictModel, load_config
-
-ROLES: tuple[str, ...] = ("risk_manager", "strategy_optimizer", "execution_agent")
+from swarm_ray.core.roles import POLICY_ROLES
 
 
 class DataConfig(StrictModel):
@@ -170,9 +169,9 @@ class TrainConfig(StrictModel):
 
     @model_validator(mode="after")
     def _roles_known(self) -> TrainConfig:
-        unknown = set(self.roles) - set(ROLES)
+        unknown = set(self.roles) - set(POLICY_ROLES)
         if unknown:
-            raise ValueError(f"unknown roles {sorted(unknown)}; known: {list(ROLES)}")
+            raise ValueError(f"unknown roles {sorted(unknown)}; known: {list(POLICY_ROLES)}")
         if not self.roles:
             raise ValueError("at least one role is needed")
         return self
@@ -184,7 +183,6 @@ def load_train_config(path: str | os.PathLike[str]) -> TrainConfig:
 
 
 __all__ = [
-    "ROLES",
     "AnalysisConfig",
     "ConfigError",
     "DQNParams",

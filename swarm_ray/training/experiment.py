@@ -188,7 +188,7 @@ def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[s
 def evaluation_for_card(cfg: TrainConfig, role: str, policy: Any) -> dict[str, Any]:
     """The policy and the baselines on the validation days (or simulated paths)."""
     from envs.baselines import PolicyAgent
-    from swarm_ray.training.backtest import baseline_agents, evaluate_agents, replay_starts
+    from swarm_ray.evaluation.backtest import episode_baselines, evaluate_agents, replay_starts
     from swarm_ray.training.dqn import resolve_files
 
     env = resolve_files(
@@ -202,11 +202,11 @@ def evaluation_for_card(cfg: TrainConfig, role: str, policy: Any) -> dict[str, A
     if cfg.mode == "replay":
         starts = replay_starts(env, cfg.registry.eval_episodes_per_day)
         fit = resolve_files({"midprice": {"files": cfg.data.files(cfg.data.train_days, root="")}})
-        agents += baseline_agents(env, fit["midprice"]["files"])
+        agents += episode_baselines(env, fit["midprice"]["files"])
         metrics = evaluate_agents(agents, env, starts=starts)
         where = {"days": [str(d) for d in cfg.data.validation_days], "episodes": len(starts)}
     else:
-        agents += baseline_agents(env)
+        agents += episode_baselines(env)
         metrics = evaluate_agents(agents, env, n_paths=500, seed=12345)
         where = {"simulated_paths": 500}
     return {**where, "n_steps": env.get("n_steps"), "metrics": metrics}

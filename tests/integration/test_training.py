@@ -18,6 +18,7 @@ ray = pytest.importorskip("ray")
 
 from envs.features import OBS_COLUMNS  # noqa: E402
 from envs.vector import VectorMarketSim  # noqa: E402
+from swarm_ray.core.roles import POLICY_ROLES as ROLES  # noqa: E402
 from swarm_ray.registry import (  # noqa: E402
     ANALYSIS_CLASSES,
     load_analysis_model,
@@ -26,7 +27,6 @@ from swarm_ray.registry import (  # noqa: E402
 )
 from swarm_ray.registry.policies import module_path_in_checkpoint  # noqa: E402
 from swarm_ray.training import load_train_config  # noqa: E402
-from swarm_ray.training.config import ROLES  # noqa: E402
 from swarm_ray.training.experiment import (  # noqa: E402
     export_results,
     run_analysis,

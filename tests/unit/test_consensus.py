@@ -9,7 +9,8 @@ from hypothesis import strategies as st
 from envs.actions import Action
 from swarm_ray.core.config import ConfigError, parse_config
 from swarm_ray.core.domain import Opinion
-from swarm_ray.trading.consensus import ROLES, ConsensusConfig, decide
+from swarm_ray.core.roles import ROLES
+from swarm_ray.trading.consensus import ConsensusConfig, decide
 
 CFG = ConsensusConfig()
 

@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint format bench bench-all clean
+.PHONY: install test demo lint docs format bench bench-all clean
 
 install: $(STAMP)
 
@@ -15,7 +15,10 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# the whole check: import contracts, the strict docs build, then every test but the online ones
 test: install
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/mkdocs build --strict --quiet --site-dir .venv/site
 	$(PY) -m pytest -m "not online" tests
 
 demo: install
@@ -24,6 +27,11 @@ demo: install
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports
+
+# the documentation site (MkDocs, Material theme) into site/; `mkdocs serve` to browse it
+docs: install
+	$(VENV)/bin/mkdocs build --strict --site-dir site
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -40,4 +48,4 @@ bench-all: install
 	$(PY) scripts/bench_swarm.py
 
 clean:
-	rm -rf $(VENV) runs .pytest_cache
+	rm -rf $(VENV) runs site .pytest_cache

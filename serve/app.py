@@ -8,8 +8,8 @@
 ``args:`` in the YAML). Deployment names are the model names, so the swarm finds a model with
 ``serve.get_deployment_handle("risk_manager", app_name="swarm_models")``.
 
-The defaults below were measured on a 2-core machine (``scripts/bench_serve.py``; see
-``docs_fragments/serving.md``).
+The defaults below were measured on a 2-core machine (``scripts/bench_serve.py``; the
+measurements are on the serving page of the docs).
 """
 
 # No ``from __future__ import annotations`` here: Serve converts a builder's ``args`` dict to

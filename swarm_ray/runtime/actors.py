@@ -31,7 +31,8 @@ from swarm_ray.core.config import resolve_path
 from swarm_ray.core.domain import Opinion
 from swarm_ray.core.roles import ROLES
 from swarm_ray.exchanges import build_exchange
-from swarm_ray.features.observation import WINDOW, ObservationSpec
+from swarm_ray.features.observation import WINDOW
+from swarm_ray.registry.observation import observation_spec
 from swarm_ray.runtime.config import SwarmConfig
 from swarm_ray.trading.coordinator import SymbolCoordinator
 from swarm_ray.trading.cycle import CycleInput, CycleSummary
@@ -47,28 +48,6 @@ def coordinator_name(symbols: tuple[str, ...] | list[str]) -> str:
     if len(symbols) == 1:
         return f"coordinator:{symbols[0]}"
     return f"coordinator:{symbols[0]}+{len(symbols) - 1}"
-
-
-def _observation_spec(cfg: SwarmConfig) -> ObservationSpec:
-    """Scales of the policies' training env, from the newest strategy optimizer's card."""
-    from swarm_ray.registry.policies import latest_dir, read_card
-
-    models = resolve_path(cfg.models_dir)
-    analysis_ref = 1e-4
-    try:
-        import json
-
-        layout = json.loads(
-            (latest_dir(models, "market_analyst") / "feature_layout.json").read_text()
-        )
-        analysis_ref = float(layout["ref_vol"])
-    except (FileNotFoundError, KeyError, ValueError):
-        log.warning("no market_analyst layout under %s; analysis ref vol 1e-4", models)
-    try:
-        card = read_card(latest_dir(models, "strategy_optimizer"))
-    except FileNotFoundError:
-        card = {}
-    return ObservationSpec.from_card(card, analysis_ref_vol=analysis_ref)
 
 
 class CoordinatorImpl:
@@ -116,7 +95,7 @@ class CoordinatorImpl:
             from swarm_ray.runtime.metrics import SwarmMetrics
 
             metrics = SwarmMetrics()
-        spec = _observation_spec(cfg)
+        spec = observation_spec(resolve_path(cfg.models_dir))
         if paper:
             self._next_ns = self._paper_start_ns()
             self._end_ns = min(self.exchange.replay_end_ns(s) for s in self.symbols)

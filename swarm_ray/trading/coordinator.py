@@ -380,6 +380,7 @@ class SymbolCoordinator:
             latency_ms=latency_ms,
             kill_switch=tripped,
             votes={o.agent_id: o.action.label for o in opinions},
+            carried=cons.carried,
         )
         self.last_summary = summary
         if self.metrics is not None:

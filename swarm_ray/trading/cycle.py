@@ -57,3 +57,5 @@ class CycleSummary:
     votes: dict[str, str] = field(default_factory=dict)
     votes_ms: float = 0.0
     """Of ``latency_ms``, the time spent waiting for the agents' votes."""
+    carried: bool = False
+    """The vote carried: the winner reached the threshold with a quorum (or an emergency stop)."""

@@ -1,0 +1,140 @@
+"""The whole swarm on a replayed day, in this process and without Ray.
+
+It runs the code that runs live: each role's ``Agent`` (its logic on a model loaded in this
+process, answering as the served model does), the ``SymbolCoordinator`` (features, consensus,
+risk gate, quote ladder, order diff, journal) and the paper exchange with its fill model, on a
+simulated clock advanced one bar per cycle. Only the transport differs: votes are gathered by a
+direct call instead of Ray actor calls, and the journal is kept in memory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+
+from swarm_ray.agents.clients import LocalModelClient, ModelClient
+from swarm_ray.agents.roles import Agent, AgentConfig
+from swarm_ray.core.clock import SimulatedClock
+from swarm_ray.core.domain import Side
+from swarm_ray.core.roles import ROLES
+from swarm_ray.evaluation.records import DayRecord, FillTable
+from swarm_ray.exchanges import build_exchange
+from swarm_ray.exchanges.config import ExchangeConfig
+from swarm_ray.features.observation import ObservationSpec
+from swarm_ray.journal.store import Journal
+from swarm_ray.trading.config import TradingConfig
+from swarm_ray.trading.coordinator import SymbolCoordinator
+from swarm_ray.trading.cycle import CycleSummary
+
+__all__ = ["SwarmDay", "run_swarm_day"]
+
+_MIN_NS = 60_000_000_000
+
+
+@dataclass(frozen=True)
+class SwarmDay:
+    """One day to trade: the paper exchange that replays it and when trading starts/ends."""
+
+    symbol: str
+    exchange: ExchangeConfig
+    """A paper exchange config whose symbol replays the day (and any warm-up bars before it)."""
+    start_ns: int
+    """First cycle (a bar boundary, UTC)."""
+    n_bars: int
+    """Bars traded; the run makes ``n_bars + 1`` cycles, the last only to settle fills."""
+
+
+def _clients(models_dir: str) -> dict[str, ModelClient]:
+    return {
+        "market_analyst": LocalModelClient("market_analyst", models_dir),
+        **{r: LocalModelClient(r, models_dir) for r in ROLES if r != "market_analyst"},
+    }
+
+
+def run_swarm_day(
+    day: SwarmDay,
+    trading: TradingConfig,
+    agents_cfg: AgentConfig,
+    spec: ObservationSpec,
+    clients: dict[str, ModelClient] | None = None,
+    name: str = "swarm",
+) -> DayRecord:
+    """Trade one day with the whole swarm; what it did, as a ``DayRecord``."""
+    clients = clients or _clients(agents_cfg.models_dir)
+    agents = [Agent(r, agents_cfg, client=clients[r]) for r in ROLES]
+    return asyncio.run(_run(day, trading, agents_cfg, spec, agents, name))
+
+
+async def _run(
+    day: SwarmDay,
+    trading: TradingConfig,
+    agents_cfg: AgentConfig,
+    spec: ObservationSpec,
+    agents: Sequence[Agent],
+    name: str,
+) -> DayRecord:
+    clock = SimulatedClock(day.start_ns)
+    exchange = build_exchange(day.exchange, clock=clock)
+    journal = Journal(":memory:", run_id="backtest", clock=clock)
+    try:
+        coord = SymbolCoordinator(
+            day.symbol, trading, exchange, journal, clock, spec, None, agents_cfg.quoting
+        )
+        coord.reconcile()
+        summaries: list[CycleSummary] = []
+        for k in range(day.n_bars + 1):
+            clock.set(day.start_ns + k * _MIN_NS)
+            inp = coord.prepare()
+            opinions = [(await a.opine_many([inp]))[0] for a in agents]
+            summaries.append(coord.act(inp, opinions))
+        fills = journal.fills(day.symbol)
+    finally:
+        journal.close()
+        close = getattr(exchange, "close", None)
+        if close is not None:
+            close()
+    return _record(name, day, summaries, fills)
+
+
+def _record(name: str, day: SwarmDay, summaries: list[CycleSummary], fills: list) -> DayRecord:
+    mid = np.array([s.mid for s in summaries], dtype=np.float64)
+    equity = np.array([s.pnl for s in summaries], dtype=np.float64)
+    position = np.array([s.position for s in summaries], dtype=np.float64)
+    quoting = np.array([bool(s.bids or s.asks) for s in summaries[:-1]], dtype=bool)
+    start_ms = day.start_ns // 1_000_000
+    rows = []
+    for f in fills:
+        t = int((f.time_ms - start_ms - 1) // 60_000)  # a fill during bar t: (t, t + 1]
+        if 0 <= t < day.n_bars:
+            side = 1 if f.side is Side.BUY else -1
+            fee = float(f.fee) * (float(f.price) if f.fee_asset != "USDT" else 1.0)
+            rows.append((t, side, float(f.price), float(f.quantity), fee, bool(f.is_maker)))
+    body = summaries[:-1]
+    return DayRecord(
+        strategy=name,
+        symbol=day.symbol,
+        date=datetime.fromtimestamp(day.start_ns / 1e9, UTC).strftime("%Y-%m-%d"),
+        mid=mid,
+        equity=equity - equity[0],
+        position=position,
+        quoting=quoting,
+        fills=FillTable.from_rows(rows),
+        decisions=tuple(s.action for s in body),
+        carried=tuple(s.carried for s in body),
+        votes=tuple(dict(s.votes) for s in body),
+    )
+
+
+def describe(record: DayRecord) -> dict[str, Any]:
+    """A one-line summary (for logs and progress bars)."""
+    return {
+        "date": record.date,
+        "pnl": float(record.equity[-1]),
+        "fills": len(record.fills),
+        "quoting": float(record.quoting.mean()) if len(record.quoting) else 0.0,
+    }

@@ -17,7 +17,7 @@ from swarm_ray.core.config import ConfigError, load_config, parse_config
 from swarm_ray.core.domain import OrderIntent, OrderStatus, Side
 from swarm_ray.core.errors import OrderDropped
 from swarm_ray.core.instruments import SymbolRules, decimal_str
-from swarm_ray.exchanges.binance.client import BinanceExchange
+from swarm_ray.exchanges.binance import BinanceExchange
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 
 MAINNET_CONFIRMATION = "I UNDERSTAND THIS IS REAL MONEY"

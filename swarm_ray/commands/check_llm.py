@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _from_exchange(args: argparse.Namespace) -> tuple[MarketSnapshot, MarketSummary]:
-    from swarm_ray.exchanges.binance.client import BinanceExchange
+    from swarm_ray.exchanges.binance import BinanceExchange
     from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 
     cfg: dict[str, Any] = {"kind": args.exchange, "use_websocket": False}

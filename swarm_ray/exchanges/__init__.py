@@ -37,9 +37,9 @@ __all__ = [
 def build_exchange(config: ExchangeConfig, clock: object | None = None) -> Exchange:
     """The configured venue; Binance keys are read from the environment here, in process."""
     if config.kind == "paper":
-        from swarm_ray.exchanges.paper.exchange import PaperExchange
+        from swarm_ray.exchanges.paper import PaperExchange
 
         return PaperExchange(config, clock=clock)  # type: ignore[call-arg, abstract]
-    from swarm_ray.exchanges.binance.client import BinanceExchange
+    from swarm_ray.exchanges.binance import BinanceExchange
 
     return BinanceExchange(config, BinanceCredentials.from_env(), clock=clock)  # type: ignore[arg-type]

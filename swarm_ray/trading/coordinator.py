@@ -20,11 +20,11 @@ import logging
 import math
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from envs.actions import Action
-from envs.market_making import apply_fill
+from swarm_ray.core.accounting import PositionLedger
 from swarm_ray.core.clock import Clock
 from swarm_ray.core.domain import (
     Fill,
@@ -33,7 +33,6 @@ from swarm_ray.core.domain import (
     OrderIntent,
     OrderStatus,
     OrderType,
-    Side,
 )
 from swarm_ray.core.errors import OrderDropped
 from swarm_ray.exchanges.base import Exchange
@@ -63,33 +62,40 @@ _DAY_NS = 86_400 * _NS
 class Account:
     """Position, cash and fees of one symbol, rebuilt from fills (the journal's, then new)."""
 
-    quantity: float = 0.0
-    avg_price: float = 0.0
-    cash: float = 0.0
-    fees: float = 0.0
-    fills: int = 0
-    last_fill_ms: int = 0
+    ledger: PositionLedger = field(default_factory=PositionLedger)
 
     def apply(self, fill: Fill, base_asset: str, quote_asset: str) -> None:
-        qty, price = float(fill.quantity), float(fill.price)
-        signed = qty if fill.side is Side.BUY else -qty
-        self.quantity, self.avg_price = apply_fill(self.quantity, self.avg_price, signed, price)
-        if abs(self.quantity) < 1e-12:
-            self.quantity, self.avg_price = 0.0, 0.0
-        self.cash -= signed * price
-        fee = float(fill.fee)
-        if fill.fee_asset == quote_asset:
-            self.fees += fee
-        elif fill.fee_asset == base_asset:
-            self.fees += fee * price
-        self.fills += 1
-        self.last_fill_ms = max(self.last_fill_ms, fill.time_ms)
+        self.ledger.apply(fill, base_asset, quote_asset)
+
+    @property
+    def quantity(self) -> float:
+        return float(self.ledger.quantity)
+
+    @property
+    def avg_price(self) -> float:
+        return float(self.ledger.entry_price or 0)
+
+    @property
+    def cash(self) -> float:
+        return float(self.ledger.cash)
+
+    @property
+    def fees(self) -> float:
+        return float(self.ledger.fees)
+
+    @property
+    def fills(self) -> int:
+        return self.ledger.fills
+
+    @property
+    def last_fill_ms(self) -> int:
+        return self.ledger.last_fill_ms
 
     def pnl(self, mid: float) -> float:
-        return self.cash + self.quantity * mid - self.fees
+        return float(self.ledger.pnl(mid))
 
     def unrealized(self, mid: float) -> float:
-        return self.quantity * (mid - self.avg_price) if self.quantity else 0.0
+        return float(self.ledger.unrealized(mid))
 
 
 class SymbolCoordinator:

@@ -837,7 +837,7 @@ def exchange_on(fake: FakeBinance, kind: str = "binance-spot", **overrides: Any)
     """A real ``BinanceExchange`` (real python-binance client) pointed at ``fake``."""
     from pydantic import SecretStr
 
-    from swarm_ray.exchanges.binance.client import BinanceExchange
+    from swarm_ray.exchanges.binance import BinanceExchange
     from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 
     cfg: dict[str, Any] = {

@@ -19,7 +19,7 @@ from ray.exceptions import RayActorError  # noqa: E402
 
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.core.domain import OrderStatus  # noqa: E402
-from swarm_ray.exchanges.paper.exchange import PaperExchange  # noqa: E402
+from swarm_ray.exchanges.paper import PaperExchange  # noqa: E402
 from swarm_ray.journal.store import Journal  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
 from swarm_ray.runtime.actors import NAMESPACE, agent_actor_name  # noqa: E402
@@ -258,3 +258,32 @@ def test_strategy_optimizer_retunes_quoting_with_ray_tune_on_demand(cluster, tmp
     tight_cycles = [h for h in hist if h["action"] == "quote_tight" and h["bids"]]
     for h in tight_cycles:  # the new half-spread is what gets quoted (to the tick)
         assert h["bids"][0] == pytest.approx(h["mid"] * (1 - tight * 1e-4), abs=0.02)
+
+
+def test_backtest_swarm_path_makes_the_coordinators_decisions_cycle_for_cycle(
+    cluster, tmp_path
+) -> None:
+    """``swarm-ray backtest`` runs the swarm in-process; on the same day it must decide what the
+    coordinator actor decided with agents on Ray and models on Serve, cycle for cycle."""
+    from swarm_ray.core.config import resolve_path
+    from swarm_ray.evaluation.swarm_backtest import SwarmDay, run_swarm_day
+    from swarm_ray.registry.observation import observation_spec
+
+    cfg = swarm_config(tmp_path, "EQVUSDT")
+    coord, _ = start(cfg)
+    hist = run(coord, 120)
+    ray.get(coord.stop.remote())
+    n = next((i for i, h in enumerate(hist) if h["timed_out"]), len(hist))
+    assert n >= 100, f"agents timed out at cycle {n}; the comparison needs a calm run"
+    paper = cfg.exchange.paper.model_copy(update={"state_path": None})
+    exchange = cfg.exchange.model_copy(update={"paper": paper})
+    agents = cfg.agents.model_copy(update={"inference": "local"})
+    spec = observation_spec(resolve_path(cfg.models_dir))
+    rec = run_swarm_day(SwarmDay("EQVUSDT", exchange, hist[0]["time_ns"], n - 1), cfg, agents, spec)
+    live_bids = [max(h["bids"]) if h["bids"] else None for h in hist[: n - 1]]
+    got_bids = [None if b != b else b for b in rec.bid.tolist()]
+    assert list(rec.decisions) == [h["action"] for h in hist[: n - 1]]
+    assert list(rec.votes) == [h["votes"] for h in hist[: n - 1]]
+    assert got_bids == live_bids  # prices on the tick grid: equal, not close
+    assert rec.position.tolist() == pytest.approx([h["position"] for h in hist[:n]])
+    assert sum(h["bids"] != [] or h["asks"] != [] for h in hist[:n]) > 0

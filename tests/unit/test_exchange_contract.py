@@ -14,7 +14,7 @@ from swarm_ray.core.domain import OrderIntent, OrderStatus, Side
 from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.config import PaperConfig
 from swarm_ray.exchanges.errors import OrderDropped, OrderNotFound
-from swarm_ray.exchanges.paper.exchange import PaperExchange
+from swarm_ray.exchanges.paper import PaperExchange
 from tests.fakes.binance_server import FakeBinance, exchange_on
 
 SYMBOL = "BTCUSDT"

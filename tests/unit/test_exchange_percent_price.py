@@ -15,7 +15,7 @@ from swarm_ray.commands.check_exchange import far_bid_price
 from swarm_ray.core.domain import OrderIntent, Side
 from swarm_ray.core.errors import OrderDropped
 from swarm_ray.core.instruments import SymbolRules
-from swarm_ray.exchanges.binance.client import parse_symbol_rules
+from swarm_ray.exchanges.binance.parsing import parse_symbol_rules
 from swarm_ray.exchanges.errors import DefiniteReject
 from tests.conftest import run_check_exchange
 from tests.fakes.binance_server import FakeBinance, exchange_on

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from swarm_ray.core.domain import OrderIntent, Side
 from swarm_ray.core.instruments import SymbolRules, decimal_str
-from swarm_ray.exchanges.binance.client import parse_order, parse_symbol_rules
+from swarm_ray.exchanges.binance.parsing import parse_order, parse_symbol_rules
 from swarm_ray.exchanges.errors import OrderDropped
 
 # exchangeInfo symbol entry as Binance's spot API returns it (trimmed to the filters we use)

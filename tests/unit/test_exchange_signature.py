@@ -9,7 +9,7 @@ from binance.client import Client
 from pydantic import SecretStr
 
 from swarm_ray.core.domain import OrderIntent, Side
-from swarm_ray.exchanges.binance.client import BinanceExchange
+from swarm_ray.exchanges.binance import BinanceExchange
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import DefiniteReject
 from tests.fakes.binance_server import (

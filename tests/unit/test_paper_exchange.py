@@ -21,7 +21,7 @@ from swarm_ray.core.domain import OrderIntent, OrderStatus, OrderType, Side
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolConfig
 from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound
-from swarm_ray.exchanges.paper.exchange import PaperExchange, ReplayFinished, ReplayNotStarted
+from swarm_ray.exchanges.paper import PaperExchange, ReplayFinished, ReplayNotStarted
 
 DAY = "data/binance-spot-1m/BTCUSDT-1m-2024-08-20.csv"
 L2 = ("data/binance-l2/spot/btcusdt_20240808.gz", "data/binance-l2/spot/btcusdt_20240809.gz")
@@ -381,7 +381,7 @@ def test_an_order_accepted_just_before_a_crash_is_found_at_the_venue(tmp_path: P
         from decimal import Decimal
         from swarm_ray.core.domain import OrderIntent, Side
         from swarm_ray.exchanges.config import PaperConfig
-        from swarm_ray.exchanges.paper.exchange import PaperExchange
+        from swarm_ray.exchanges.paper import PaperExchange
         ex = PaperExchange(PaperConfig(state_path={state!r}))
         ex.crash_after_next_accept(exit_code=70)
         ex.place_order(OrderIntent("BTCUSDT", Side.BUY, Decimal(50000), Decimal("0.001"), "x1"))

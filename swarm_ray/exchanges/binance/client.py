@@ -15,34 +15,40 @@ come from the configuration. Safety properties:
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from binance.async_client import AsyncClient
 from binance.client import Client
-from binance.ws.streams import BinanceSocketManager
 
 from swarm_ray.core.clock import Clock, LiveClock
 from swarm_ray.core.domain import (
-    BookLevel,
     Fill,
     MarketSnapshot,
     Order,
     OrderIntent,
     OrderStatus,
     OrderType,
-    Side,
 )
 from swarm_ray.core.instruments import Balance, Kline, Position, SymbolRules, decimal_str
 from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.binance import constants as C
+from swarm_ray.exchanges.binance.parsing import (
+    _levels,
+    parse_balances,
+    parse_futures_balances,
+    parse_futures_position,
+    parse_klines,
+    parse_order,
+    parse_symbol_rules,
+    parse_trade,
+)
+from swarm_ray.exchanges.binance.stream import _BookStream
 from swarm_ray.exchanges.binance.throttle import WeightThrottler
 from swarm_ray.exchanges.config import BinanceCredentials, ExchangeConfig
 from swarm_ray.exchanges.errors import (
@@ -55,187 +61,13 @@ from swarm_ray.exchanges.errors import (
     classify,
 )
 
-__all__ = ["BinanceExchange", "OrderNotPlaced", "parse_order", "parse_symbol_rules"]
+__all__ = ["BinanceExchange", "OrderNotPlaced"]
 
 log = logging.getLogger(__name__)
-
-_DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
-_SOCKET_POLL_S = 0.2
 
 
 class OrderNotPlaced(DefiniteReject):
     """The answer was lost, and the venue confirms the order does not exist and cannot appear."""
-
-
-# ---------------------------------------------------------------- parsers (venue JSON -> domain)
-
-
-def _dec(value: Any, default: str = "0") -> Decimal:
-    return Decimal(str(value)) if value not in (None, "") else Decimal(default)
-
-
-def parse_symbol_rules(info: Mapping[str, Any]) -> SymbolRules:
-    """Turn one ``symbols[]`` entry of exchangeInfo (spot or futures) into ``SymbolRules``."""
-    filters = {f["filterType"]: f for f in info.get("filters", [])}
-    price_f = filters.get("PRICE_FILTER", {})
-    lot_f = filters.get("LOT_SIZE", {})
-    notional = Decimal(0)
-    max_notional: Decimal | None = None
-    if "NOTIONAL" in filters:  # spot, current
-        notional = _dec(filters["NOTIONAL"].get("minNotional"))
-        mx = filters["NOTIONAL"].get("maxNotional")
-        max_notional = _dec(mx) if mx not in (None, "") else None
-    elif "MIN_NOTIONAL" in filters:  # spot (legacy: minNotional) and futures (notional)
-        f = filters["MIN_NOTIONAL"]
-        notional = _dec(f.get("minNotional", f.get("notional")))
-    if not price_f or not lot_f:
-        raise ExchangeError(f"{info.get('symbol')}: exchangeInfo lacks PRICE_FILTER or LOT_SIZE")
-    status = info.get("status", info.get("contractStatus", "TRADING"))
-    pct = filters.get("PERCENT_PRICE")
-    by_side = filters.get("PERCENT_PRICE_BY_SIDE")
-    return SymbolRules(
-        symbol=str(info["symbol"]),
-        base_asset=str(info.get("baseAsset", "")),
-        quote_asset=str(info.get("quoteAsset", "")),
-        tick_size=_dec(price_f["tickSize"]),
-        min_price=_dec(price_f.get("minPrice")),
-        max_price=_dec(price_f.get("maxPrice")),
-        step_size=_dec(lot_f["stepSize"]),
-        min_qty=_dec(lot_f.get("minQty")),
-        max_qty=_dec(lot_f.get("maxQty")),
-        min_notional=notional,
-        max_notional=max_notional,
-        trading=status == "TRADING",
-        percent_price=_multipliers(pct, "multiplier") if pct else None,
-        percent_price_bid=_multipliers(by_side, "bidMultiplier") if by_side else None,
-        percent_price_ask=_multipliers(by_side, "askMultiplier") if by_side else None,
-    )
-
-
-def _multipliers(f: Mapping[str, Any], prefix: str) -> tuple[Decimal, Decimal]:
-    return _dec(f[prefix + "Down"]), _dec(f[prefix + "Up"])
-
-
-def parse_order(d: Mapping[str, Any]) -> Order:
-    """A spot or futures order answer (new, query, cancel) as an ``Order``."""
-    # a spot cancel answer carries the order's id as origClientOrderId and a new id for the cancel
-    cid = d.get("origClientOrderId") or d["clientOrderId"]
-    raw_type = str(d.get("origType") or d.get("type") or "LIMIT")
-    if raw_type == "LIMIT" and d.get("timeInForce") == "GTX":
-        order_type = OrderType.LIMIT_MAKER
-    else:
-        order_type = OrderType(raw_type) if raw_type in OrderType.__members__ else OrderType.LIMIT
-    status = C.STATUS_MAP.get(str(d.get("status")), OrderStatus.UNKNOWN)
-    return Order(
-        symbol=str(d["symbol"]),
-        side=Side(d["side"]),
-        price=_dec(d.get("price")),
-        quantity=_dec(d.get("origQty")),
-        client_order_id=str(cid),
-        status=status,
-        filled_quantity=_dec(d.get("executedQty")),
-        exchange_order_id=str(d["orderId"]) if d.get("orderId") is not None else None,
-        order_type=order_type,
-        update_time_ms=int(d.get("updateTime") or d.get("transactTime") or d.get("time") or 0),
-    )
-
-
-def _levels(rows: Any, depth: int) -> tuple[BookLevel, ...]:
-    return tuple(BookLevel(float(r[0]), float(r[1])) for r in list(rows)[:depth])
-
-
-# ---------------------------------------------------------------- websocket book stream
-
-
-class _BookStream(threading.Thread):
-    """Partial-depth stream on python-binance's socket manager, in its own event loop."""
-
-    def __init__(self, futures: bool, ws_root: str, symbol: str, clock: Clock) -> None:
-        super().__init__(name=f"binance-book-{symbol}", daemon=True)
-        self._futures, self._root, self.symbol, self._clock = futures, ws_root, symbol, clock
-        self._lock = threading.Lock()
-        self._latest: tuple[int, tuple[BookLevel, ...], tuple[BookLevel, ...]] | None = None
-        self._running = True
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._task: asyncio.Task[None] | None = None
-        self.messages = 0
-
-    def latest(self) -> tuple[int, tuple[BookLevel, ...], tuple[BookLevel, ...]] | None:
-        with self._lock:
-            return self._latest
-
-    def run(self) -> None:
-        loop = asyncio.new_event_loop()
-        asyncio.set_event_loop(loop)
-        try:
-            with self._lock:  # stop() may have come first; it must see the task or prevent it
-                if not self._running:
-                    return
-                self._loop, self._task = loop, loop.create_task(self._listen())
-            loop.run_until_complete(self._task)
-        except (asyncio.CancelledError, Exception) as exc:  # the stream is an optimisation
-            if self._running:
-                log.warning("book stream %s stopped: %s", self.symbol, type(exc).__name__)
-        finally:
-            loop.close()
-
-    async def _listen(self) -> None:
-        client = AsyncClient(loop=asyncio.get_running_loop())  # public streams need no keys
-        try:
-            bsm = BinanceSocketManager(client)
-            bsm.STREAM_URL = self._root
-            bsm.FSTREAM_URL = self._root
-            if self._futures:
-                socket = bsm.futures_depth_socket(self.symbol, depth="5")
-            else:
-                socket = bsm.depth_socket(self.symbol, depth=BinanceSocketManager.WEBSOCKET_DEPTH_5)
-            # the library's read loop notices a shutdown only between receives, which wait up to
-            # TIMEOUT (10 s) on a quiet stream; poll more often so that stop() is prompt
-            socket.TIMEOUT = _SOCKET_POLL_S
-            async with socket as s:
-                while self._running:
-                    self._on_message(await s.recv())
-        finally:
-            await client.close_connection()
-
-    def _on_message(self, msg: Any) -> None:
-        if not isinstance(msg, dict):
-            return
-        data = msg.get("data", msg)
-        if data.get("e") == "error":
-            with self._lock:
-                self._latest = None
-            return
-        bids, asks = data.get("bids", data.get("b")), data.get("asks", data.get("a"))
-        if not bids or not asks:
-            return
-        with self._lock:
-            if not self._running:
-                return
-            self._latest = (self._clock.now_ns(), _levels(bids, 20), _levels(asks, 20))
-            self.messages += 1
-
-    def stop(self) -> None:
-        with self._lock:
-            self._running = False
-            self._latest = None
-            loop, task = self._loop, self._task
-        if loop is not None and task is not None and not loop.is_closed():
-            with contextlib.suppress(RuntimeError):
-                # the library's read loop is a task of its own, and may be sleeping between
-                # reconnect attempts: cancel it along with ours
-                loop.call_soon_threadsafe(_cancel_all_tasks, loop)
-        self.join(timeout=3)
-        if self.is_alive():
-            log.warning("book stream %s did not stop within 3 s", self.symbol)
-
-
-def _cancel_all_tasks(loop: asyncio.AbstractEventLoop) -> None:
-    for task in asyncio.all_tasks(loop):
-        task.cancel()
-
-
-# ---------------------------------------------------------------- the adapter
 
 
 @dataclass
@@ -399,7 +231,7 @@ class BinanceExchange(Exchange):
             t_ns, bids, asks = latest
             source_bids, source_asks = bids, asks
         else:
-            limit = next((n for n in _DEPTH_LIMITS if n >= depth), _DEPTH_LIMITS[-1])
+            limit = next((n for n in C.DEPTH_LIMITS if n >= depth), C.DEPTH_LIMITS[-1])
             fn = self._client.futures_order_book if self.futures else self._client.get_order_book
             book = self._call("depth", fn, signed=False, symbol=symbol, limit=limit)
             t_ns = self._clock.now_ns()
@@ -427,20 +259,7 @@ class BinanceExchange(Exchange):
         rows = self._call(
             weight_key, fn, signed=False, symbol=symbol, interval=interval, limit=limit
         )
-        return [
-            Kline(
-                int(r[0]),
-                float(r[1]),
-                float(r[2]),
-                float(r[3]),
-                float(r[4]),
-                float(r[5]),
-                int(r[6]),
-                int(r[8]) if len(r) > 9 else 0,
-                float(r[9]) if len(r) > 9 else None,
-            )
-            for r in rows
-        ]
+        return parse_klines(rows)
 
     # ------------------------------------------------------------ orders
 
@@ -625,26 +444,7 @@ class BinanceExchange(Exchange):
                 continue
             oid = str(t["orderId"])
             cid = self._cid_by_order_id.get(oid) or self._cid_for_order_id(symbol, oid)
-            if self.futures:
-                side = Side(t["side"])
-                maker = bool(t.get("maker", False))
-            else:
-                side = Side.BUY if t.get("isBuyer") else Side.SELL
-                maker = bool(t.get("isMaker", False))
-            fills.append(
-                Fill(
-                    symbol=symbol,
-                    trade_id=str(t["id"]),
-                    client_order_id=cid,
-                    side=side,
-                    price=_dec(t["price"]),
-                    quantity=_dec(t["qty"]),
-                    fee=_dec(t.get("commission")),
-                    fee_asset=str(t.get("commissionAsset", "")),
-                    time_ms=int(t["time"]),
-                    is_maker=maker,
-                )
-            )
+            fills.append(parse_trade(t, symbol, cid, self.futures))
         fills.sort(key=lambda f: (f.time_ms, f.trade_id))
         return fills
 
@@ -656,17 +456,10 @@ class BinanceExchange(Exchange):
 
     def balances(self) -> dict[str, Balance]:
         if self.futures:
-            rows = self._call("balance", self._client.futures_account_balance)
-            out = {}
-            for r in rows:
-                total, free = _dec(r.get("balance")), _dec(r.get("availableBalance"))
-                out[r["asset"]] = Balance(r["asset"], free, max(Decimal(0), total - free))
-            return out
-        account = self._call("account", self._client.get_account)
-        return {
-            b["asset"]: Balance(b["asset"], _dec(b["free"]), _dec(b["locked"]))
-            for b in account.get("balances", [])
-        }
+            return parse_futures_balances(
+                self._call("balance", self._client.futures_account_balance)
+            )
+        return parse_balances(self._call("account", self._client.get_account))
 
     def position(self, symbol: str) -> Position:
         if not self.futures:
@@ -674,14 +467,7 @@ class BinanceExchange(Exchange):
             bal = self.balances().get(rules.base_asset)
             return Position(symbol, bal.total if bal else Decimal(0))
         rows = self._call("positionRisk", self._client.futures_position_information, symbol=symbol)
-        qty, entry, upnl = Decimal(0), None, Decimal(0)
-        for r in rows:
-            amt = _dec(r.get("positionAmt"))
-            qty += amt
-            upnl += _dec(r.get("unRealizedProfit"))
-            if amt != 0:
-                entry = _dec(r.get("entryPrice"))
-        return Position(symbol, qty, entry, upnl)
+        return parse_futures_position(symbol, rows)
 
     def close(self) -> None:
         for stream in list(self._streams.values()):

@@ -31,6 +31,9 @@ HEADER_RETRY_AFTER = "Retry-After"
 
 MAX_RECV_WINDOW_MS = 5000
 
+# The book depths the REST depth endpoint accepts (spot and futures).
+DEPTH_LIMITS = (5, 10, 20, 50, 100, 500, 1000)
+
 # Error codes (https://developers.binance.com/docs/binance-spot-api-docs/errors).
 CODE_UNKNOWN = -1000
 CODE_DISCONNECTED = -1001
@@ -47,6 +50,7 @@ CODE_CANCEL_REJECTED = -2011
 CODE_NO_SUCH_ORDER = -2013
 CODE_BAD_API_KEY_FMT = -2014
 CODE_REJECTED_MBX_KEY = -2015
+CODE_MARGIN_INSUFFICIENT = -2019  # futures
 
 # The request may have been executed: the answer tells us nothing about the order.
 UNKNOWN_OUTCOME_CODES = frozenset(

@@ -110,6 +110,10 @@ class VectorMarketSim:
             "mid": [self.data.mid[0].copy()],
             "bid": [],
             "ask": [],
+            "bid_fill": [],
+            "ask_fill": [],
+            "market_qty": [],
+            "market_px": [],
         }
         return self.state()
 
@@ -171,6 +175,7 @@ class VectorMarketSim:
         fee_paid = np.zeros(n)
         edge = np.zeros(n)
         track_avg = self.with_obs
+        mq = px = None
         if market_qty is not None and np.any(market_qty):
             mq = np.asarray(market_qty, dtype=np.float64)
             px = mid + np.sign(mq) * fees.market_half_spread
@@ -231,6 +236,10 @@ class VectorMarketSim:
             h["mid"].append(self._mid[t].copy())
             h["bid"].append(mid - bid_d)
             h["ask"].append(mid + ask_d)
+            h["bid_fill"].append(bid_fill.copy())
+            h["ask_fill"].append(ask_fill.copy())
+            h["market_qty"].append(np.zeros(n) if mq is None else mq)
+            h["market_px"].append(np.zeros(n) if px is None else px)
         return reward
 
     @property

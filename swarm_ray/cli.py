@@ -12,6 +12,7 @@ from swarm_ray.core.config import ConfigError
 
 # command name -> module that implements it
 COMMANDS: dict[str, str] = {
+    "backtest": "swarm_ray.commands.backtest",
     "evaluate": "swarm_ray.commands.evaluate",
     "demo": "swarm_ray.commands.demo",
     "train": "swarm_ray.commands.train",

@@ -62,10 +62,26 @@ def _load_one(path: Path) -> pd.DataFrame:
         raise KlineDataError(f"{path}: not a Binance kline CSV: {exc}") from None
     if df.empty:
         raise KlineDataError(f"{path}: no rows")
+    for col in ("open_time_ms", "close_time_ms", "number_of_trades"):
+        df[col] = pd.to_numeric(df[col], errors="coerce")
+    bad_time = df[["open_time_ms", "close_time_ms"]].isna().any(axis=1).to_numpy()
+    if bad_time.any():
+        row = int(np.flatnonzero(bad_time)[0])
+        raise KlineDataError(
+            f"{path}: not a Binance kline CSV: row {row + 1} has no numeric open/close time"
+        )
+    df[["open_time_ms", "close_time_ms"]] = df[["open_time_ms", "close_time_ms"]].astype(np.int64)
     # Binance's newer dumps use microseconds for open time; normalise to milliseconds.
     if df["open_time_ms"].iloc[0] > 10**14:
         df["open_time_ms"] //= 1000
         df["close_time_ms"] //= 1000
+    return check_klines(df, path).drop(columns=["ignore"])
+
+
+def check_klines(df: pd.DataFrame, path: str | os.PathLike[str]) -> pd.DataFrame:
+    """``df`` with numeric price and volume columns, or ``KlineDataError`` naming ``path`` and
+    the first row whose prices are not positive and finite or whose low/high do not bound its
+    open and close."""
     for col in _FLOAT_COLUMNS:
         df[col] = pd.to_numeric(df[col], errors="coerce").astype(np.float64)
     px = df[["open", "high", "low", "close"]].to_numpy()
@@ -76,7 +92,7 @@ def _load_one(path: Path) -> pd.DataFrame:
     if bad.any():
         row = int(np.flatnonzero(np.asarray(bad))[0])
         raise KlineDataError(f"{path}: invalid prices at row {row + 1}: {df.iloc[row].to_dict()}")
-    return df.drop(columns=["ignore"])
+    return df
 
 
 def kline_files(

@@ -90,6 +90,10 @@ class DayRecord:
     """Swarm only: whether each cycle's vote carried (reached the threshold with a quorum)."""
     votes: tuple[dict[str, str], ...] = ()
     """Swarm only: each cycle's votes, agent -> action."""
+    bid: np.ndarray | None = None
+    """(T,) the best bid quoted for bar t (nan: none), for plots."""
+    ask: np.ndarray | None = None
+    """(T,) the best ask quoted for bar t (nan: none)."""
 
     @property
     def n_bars(self) -> int:

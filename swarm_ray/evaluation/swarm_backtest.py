@@ -31,7 +31,7 @@ from swarm_ray.trading.config import TradingConfig
 from swarm_ray.trading.coordinator import SymbolCoordinator
 from swarm_ray.trading.cycle import CycleSummary
 
-__all__ = ["SwarmDay", "run_swarm_day"]
+__all__ = ["SwarmDay", "model_clients", "run_swarm_day"]
 
 _MIN_NS = 60_000_000_000
 
@@ -49,11 +49,9 @@ class SwarmDay:
     """Bars traded; the run makes ``n_bars + 1`` cycles, the last only to settle fills."""
 
 
-def _clients(models_dir: str) -> dict[str, ModelClient]:
-    return {
-        "market_analyst": LocalModelClient("market_analyst", models_dir),
-        **{r: LocalModelClient(r, models_dir) for r in ROLES if r != "market_analyst"},
-    }
+def model_clients(models_dir: str) -> dict[str, ModelClient]:
+    """One in-process model client per role (loaded once, reused across days)."""
+    return {r: LocalModelClient(r, models_dir) for r in ROLES}
 
 
 def run_swarm_day(
@@ -65,7 +63,7 @@ def run_swarm_day(
     name: str = "swarm",
 ) -> DayRecord:
     """Trade one day with the whole swarm; what it did, as a ``DayRecord``."""
-    clients = clients or _clients(agents_cfg.models_dir)
+    clients = clients or model_clients(agents_cfg.models_dir)
     agents = [Agent(r, agents_cfg, client=clients[r]) for r in ROLES]
     return asyncio.run(_run(day, trading, agents_cfg, spec, agents, name))
 
@@ -87,8 +85,10 @@ async def _run(
         )
         coord.reconcile()
         summaries: list[CycleSummary] = []
+        # the last cycle only settles the day: at the last bar's close, where the replay ends
+        end_ns = exchange.replay_end_ns(day.symbol)
         for k in range(day.n_bars + 1):
-            clock.set(day.start_ns + k * _MIN_NS)
+            clock.set(min(day.start_ns + k * _MIN_NS, end_ns))
             inp = coord.prepare()
             opinions = [(await a.opine_many([inp]))[0] for a in agents]
             summaries.append(coord.act(inp, opinions))
@@ -127,6 +127,8 @@ def _record(name: str, day: SwarmDay, summaries: list[CycleSummary], fills: list
         decisions=tuple(s.action for s in body),
         carried=tuple(s.carried for s in body),
         votes=tuple(dict(s.votes) for s in body),
+        bid=np.array([max(s.bids) if s.bids else np.nan for s in body]),
+        ask=np.array([min(s.asks) if s.asks else np.nan for s in body]),
     )
 
 

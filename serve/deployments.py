@@ -13,8 +13,10 @@ import contextlib
 import json
 import logging
 import math
+import re
 from typing import Any
 
+import numpy as np
 from fastapi import FastAPI, HTTPException, Request
 from ray import serve
 from ray.exceptions import RayTaskError
@@ -121,12 +123,61 @@ def _message(exc: BaseException) -> str:
     return str(exc.cause) if isinstance(exc, RayTaskError) else str(exc)
 
 
+MAX_BODY_BYTES = 1024 * 1024
+"""Largest request body the HTTP API reads (1 MiB); a larger one is refused with 413."""
+MAX_JSON_DEPTH = 8
+"""Deepest nesting of arrays and objects in a request body (an observation needs 2)."""
+
+
+class _NumberTooLarge(ValueError):
+    def __init__(self, digits: int) -> None:
+        super().__init__(digits)
+        self.digits = digits
+
+
+def _parse_int(text: str) -> int:
+    """A JSON integer, refused when no float can hold it (the model reads float32)."""
+    if not math.isfinite(float(text)):  # float() of any length is cheap; int() is not
+        raise _NumberTooLarge(len(text.lstrip("-")))
+    return int(text)
+
+
+_JSON_STRING = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"')
+# brackets as steps of the nesting depth (+1 open, -1 close), everything else dropped
+_OPEN, _CLOSE = b"[{", b"]}"
+_STEPS = bytes.maketrans(_OPEN + _CLOSE, b"\x01\x01\xff\xff")
+_NOT_BRACKETS = bytes(sorted(set(range(256)) - set(_OPEN + _CLOSE)))
+
+
+def _json_depth(raw: bytes) -> int:
+    """How deep arrays/objects nest in ``raw`` (brackets inside strings do not count), found
+    on the bytes before parsing, so a deep body is never built (tens of ms for 1 MiB)."""
+    brackets = _JSON_STRING.sub(b"", raw).translate(None, _NOT_BRACKETS)
+    if not brackets:
+        return 0
+    steps = np.frombuffer(brackets.translate(_STEPS), dtype=np.int8).astype(np.int32)
+    return int(steps.cumsum().max())
+
+
 def _parse_body(raw: bytes) -> Any:
-    """The ``observation`` of a request body; 400/422 naming what is wrong."""
+    """The ``observation`` of a request body; 400/422 naming what is wrong, never a 500."""
+    too_deep = f"request body nests arrays/objects more than {MAX_JSON_DEPTH} levels deep"
+    if _json_depth(raw) > MAX_JSON_DEPTH:
+        raise HTTPException(422, too_deep)
     try:
-        body = json.loads(raw)
+        body = json.loads(raw, parse_int=_parse_int)
+    except _NumberTooLarge as exc:
+        raise HTTPException(
+            422, f"request body has an integer of {exc.digits} digits, beyond the float range"
+        ) from None
+    except RecursionError:  # not reached after the depth check; kept as a guard
+        raise HTTPException(422, too_deep) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise HTTPException(400, f"request body is not valid JSON: {exc}") from None
+    except (ValueError, OverflowError) as exc:  # any other number the parser cannot hold
+        raise HTTPException(
+            422, f"request body has a number that cannot be read: {exc}"[:200]
+        ) from None
     if not isinstance(body, dict):
         raise HTTPException(
             422, f'request body must be a JSON object {{"observation": [...]}}, got {body!r:.60}'
@@ -135,8 +186,33 @@ def _parse_body(raw: bytes) -> Any:
         raise HTTPException(422, 'request body has no "observation" key')
     extra = sorted(set(body) - {"observation"})
     if extra:
-        raise HTTPException(422, f"request body has unknown keys {extra}")
+        raise HTTPException(422, f"request body has unknown keys {extra}"[:200])
     return body["observation"]
+
+
+def _too_large() -> HTTPException:
+    return HTTPException(413, f"request body is over the limit of {MAX_BODY_BYTES} bytes (1 MiB)")
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, at most ``MAX_BODY_BYTES``: a larger declared Content-Length is
+    refused before anything is read, and the bytes are counted while read (a body may be
+    chunked, or longer than it declared)."""
+    declared = request.headers.get("content-length")
+    if declared is not None:
+        declared = declared.strip()
+        if not declared.isascii() or not declared.isdigit():
+            raise HTTPException(400, f"Content-Length is not a byte count: {declared!r:.40}")
+        if len(declared) > len(str(MAX_BODY_BYTES)) or int(declared) > MAX_BODY_BYTES:
+            raise _too_large()
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > MAX_BODY_BYTES:
+            raise _too_large()
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 @serve.deployment
@@ -195,7 +271,7 @@ class ModelsAPI:
     @api.post("/models/{name}")
     async def predict(self, name: str, request: Request) -> dict[str, Any]:
         handle = self._handle(name)
-        observation = _parse_body(await request.body())
+        observation = _parse_body(await _read_body(request))
         try:
             # checked here too, so that bad input never reaches (or logs errors in) a model
             row = validate_observation(observation, await self._observation_dim(name))

@@ -181,7 +181,10 @@ def validate_observation(observation: Any, dim: int, where: str = "observation")
         )
     if len(values) != dim:
         raise InvalidObservation(f"{where} has {len(values)} values, the model expects {dim}")
-    row = np.asarray(values, dtype=np.float64)
+    try:
+        row = np.asarray(values, dtype=np.float64)
+    except OverflowError:
+        raise InvalidObservation(f"{where} has an integer beyond the float range") from None
     _check_finite(row, where)
     if np.abs(row).max(initial=0.0) > np.finfo(np.float32).max:
         raise InvalidObservation(f"{where} has a value beyond the float32 range")
@@ -245,12 +248,10 @@ def load_served_model(models_dir: str | Path, name: str, version: str | None = N
 
 
 def _served_policy(vdir: Path, card: dict[str, Any]) -> ServedModel:
-    import json
-
-    from swarm_ray.registry.policies import OBS_LAYOUT, load_policy
+    from swarm_ray.registry.policies import load_policy
 
     policy = load_policy(vdir)
-    layout = json.loads((vdir / OBS_LAYOUT).read_text())
+    layout = policy.layout
     return ServedModel(
         name=policy.name,
         kind=card["kind"],

@@ -3,6 +3,10 @@
 - ``load_policy_agents(models_dir)``: one ``envs.baselines.PolicyAgent`` per registry policy
 - ``load_policies(models_dir)``: the ``DQNPolicy`` objects (actions, Q-values, confidence)
 - ``load_analysis_model(models_dir)``: the market-analysis network with its feature layout
+
+A version folder holds JSON and one ``weights.safetensors`` (checked against the sha256 in its
+model card); nothing in it is unpickled, and loading does not import Ray. A file that cannot be
+loaded raises ``RegistryError`` (a ``ValueError``) naming it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from swarm_ray.registry.analysis_model import (
     MarketAnalysisModel,
     load_analysis_model,
 )
+from swarm_ray.registry.files import MissingModelFile, RegistryError
 from swarm_ray.registry.policies import (
     DQNPolicy,
     latest_dir,
@@ -27,6 +32,8 @@ __all__ = [
     "ANALYSIS_CLASSES",
     "DQNPolicy",
     "MarketAnalysisModel",
+    "MissingModelFile",
+    "RegistryError",
     "latest_dir",
     "list_models",
     "load_analysis_model",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -10,6 +10,15 @@ import numpy as np
 import pandas as pd
 
 from swarm_ray.features.analysis import FEATURE_NAMES, N_FEATURES, analysis_features
+from swarm_ray.registry.files import (
+    CARD,
+    WEIGHTS_FILE,
+    RegistryError,
+    card_section,
+    read_card,
+    read_json,
+    read_weights,
+)
 
 ANALYSIS_CLASSES: tuple[str, ...] = ("strong_sell", "sell", "hold", "buy", "strong_buy")
 
@@ -17,7 +26,9 @@ ANALYSIS_CLASSES: tuple[str, ...] = ("strong_sell", "sell", "hold", "buy", "stro
 FEATURE_LAYOUT = "feature_layout.json"
 
 
-WEIGHTS = "weights.pt"
+WEIGHTS = WEIGHTS_FILE
+
+NETWORK = "market_analysis_mlp"
 
 
 def build_network(hidden: tuple[int, int] = (64, 64), dropout: float = 0.2):
@@ -33,6 +44,58 @@ def build_network(hidden: tuple[int, int] = (64, 64), dropout: float = 0.2):
         nn.Dropout(dropout),
         nn.Linear(hidden[1], len(ANALYSIS_CLASSES)),
     )
+
+
+def network_architecture(network: Any) -> dict[str, Any]:
+    """The card ``architecture`` of a network made by ``build_network``."""
+    from torch import nn
+
+    sizes = [m.out_features for m in network if isinstance(m, nn.Linear)]
+    return {
+        "network": NETWORK,
+        "n_features": N_FEATURES,
+        "hidden": sizes[:-1],
+        "activation": "relu",
+        "n_classes": sizes[-1],
+    }
+
+
+def check_architecture(arch: Mapping[str, Any], card_path: Path) -> tuple[int, int]:
+    """The two hidden sizes of a card's ``architecture``, after checking it describes
+    ``build_network`` for this code's features and classes."""
+    hidden = arch.get("hidden")
+    problems = []
+    if arch.get("network") != NETWORK:
+        problems.append(f"network is {arch.get('network')!r}, this code builds {NETWORK!r}")
+    if arch.get("n_features") != N_FEATURES:
+        problems.append(f"n_features is {arch.get('n_features')!r}, not {N_FEATURES}")
+    if arch.get("n_classes") != len(ANALYSIS_CLASSES):
+        problems.append(f"n_classes is {arch.get('n_classes')!r}, not {len(ANALYSIS_CLASSES)}")
+    if arch.get("activation") != "relu":
+        problems.append(f"activation is {arch.get('activation')!r}, not 'relu'")
+    if not (
+        isinstance(hidden, list)
+        and len(hidden) == 2
+        and all(isinstance(h, int) and not isinstance(h, bool) and h > 0 for h in hidden)
+    ):
+        problems.append(f"hidden must be two positive layer sizes, got {hidden!r}")
+    if problems:
+        raise RegistryError(f"{card_path}: architecture {'; '.join(problems)}")
+    return hidden[0], hidden[1]
+
+
+def expected_tensors(hidden: tuple[int, int]) -> dict[str, tuple[int, ...]]:
+    """Parameter name -> shape of ``build_network(hidden)``."""
+    h0, h1 = hidden
+    n_out = len(ANALYSIS_CLASSES)
+    return {
+        "0.weight": (h0, N_FEATURES),
+        "0.bias": (h0,),
+        "3.weight": (h1, h0),
+        "3.bias": (h1,),
+        "6.weight": (n_out, h1),
+        "6.bias": (n_out,),
+    }
 
 
 class MarketAnalysisModel:
@@ -64,22 +127,43 @@ class MarketAnalysisModel:
             return torch.softmax(self.network(torch.as_tensor(x)), dim=-1).numpy()
 
 
+def read_feature_layout(vdir: Path) -> dict[str, Any]:
+    """The version's feature layout, checked against this code's features and classes."""
+    path = vdir / FEATURE_LAYOUT
+    layout = read_json(path, "feature layout")
+    if layout.get("features") != list(FEATURE_NAMES):
+        raise RegistryError(f"{path}: feature layout differs from this code's FEATURE_NAMES")
+    if layout.get("classes") != list(ANALYSIS_CLASSES):
+        raise RegistryError(f"{path}: classes differ from this code's ANALYSIS_CLASSES")
+    for key in ("mean", "std"):
+        values = layout.get(key)
+        ok = isinstance(values, list) and len(values) == N_FEATURES
+        if not ok or not all(isinstance(v, int | float) and np.isfinite(v) for v in values):
+            raise RegistryError(f"{path}: {key!r} must list {N_FEATURES} finite numbers")
+    if not all(v > 0 for v in layout["std"]):
+        raise RegistryError(f"{path}: 'std' must be positive")
+    ref = layout.get("ref_vol")
+    if not isinstance(ref, int | float) or not ref > 0:
+        raise RegistryError(f"{path}: 'ref_vol' must be a positive number, got {ref!r}")
+    return layout
+
+
 def load_analysis_model(
     models_dir: str | Path, name: str = "market_analyst", version: str | None = None
 ) -> MarketAnalysisModel:
-    """Load the newest (or the given) version of the market-analysis network."""
-    import torch
+    """Load the newest (or the given) version of the market-analysis network.
 
-    from swarm_ray.registry.policies import ANALYSIS_KIND, latest_dir, read_card
+    Reads JSON and safetensors only; the weight file must match the card's sha256.
+    """
+    from swarm_ray.registry.policies import ANALYSIS_KIND, latest_dir
 
     vdir = Path(models_dir) / name / version if version else latest_dir(models_dir, name)
     card = read_card(vdir)
     if card.get("kind") != ANALYSIS_KIND:
-        raise ValueError(f"{vdir}: kind {card.get('kind')!r} is not {ANALYSIS_KIND}")
-    layout = json.loads((vdir / FEATURE_LAYOUT).read_text())
-    if tuple(layout["features"]) != FEATURE_NAMES:
-        raise ValueError(f"{vdir}: feature layout differs from this code's FEATURE_NAMES")
-    cfg = card.get("config", {})
-    net = build_network(tuple(cfg.get("hidden", (64, 64))), float(cfg.get("dropout", 0.2)))
-    net.load_state_dict(torch.load(vdir / WEIGHTS, map_location="cpu", weights_only=True))
+        raise RegistryError(f"{vdir / CARD}: kind {card.get('kind')!r} is not {ANALYSIS_KIND}")
+    hidden = check_architecture(card_section(card, "architecture", vdir / CARD), vdir / CARD)
+    layout = read_feature_layout(vdir)
+    tensors = read_weights(vdir, card, expected_tensors(hidden))
+    net = build_network(hidden)
+    net.load_state_dict(tensors, strict=True)
     return MarketAnalysisModel(net, layout, card)

@@ -3,13 +3,19 @@
 Layout of one version::
 
     models/risk_manager/v1/
-        model_card.json          name, kind, version, role, training days, config, commit, metrics
+        model_card.json          name, kind, version, role, training days, config, commit,
+                                 metrics; ``architecture`` (the Q-network's sizes, activations,
+                                 dueling) and ``weights`` (file, format, bytes, sha256)
         observation_layout.json  observation columns, bounds and action names the policy speaks
-        rl_module/               the RLlib RLModule checkpoint (no learner, optimizer, buffer)
+        weights.safetensors      the Q-network's tensors (no learner, optimizer or buffer)
     models/market_analyst/v1/
-        model_card.json
+        model_card.json          ... with the network's ``architecture`` and ``weights``
         feature_layout.json      the 20 market features, in order, and the 5 classes
-        weights.pt               torch state_dict of MarketAnalysisNet
+        weights.safetensors      the market-analysis network's tensors
+
+Nothing in a version folder is executable: JSON and safetensors only, never a pickle. The
+loader checks the weight file's sha256 against the card before reading it and rebuilds the
+network from the card (``swarm_ray.registry.dqn_network``), so loading needs torch, not Ray.
 
 The newest version of a name is the one with the highest number (``v2`` beats ``v1``).
 """
@@ -18,7 +24,6 @@ from __future__ import annotations
 
 import json
 import re
-import shutil
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
@@ -30,12 +35,42 @@ from envs.actions import ACTION_NAMES, N_ENV_ACTIONS
 from envs.baselines import PolicyAgent
 from envs.features import OBS_COLUMNS, OBS_HIGH, OBS_LOW
 from swarm_ray.core.config import PROJECT_ROOT
+from swarm_ray.registry.files import (
+    CARD,
+    MissingModelFile,
+    RegistryError,
+    card_section,
+    read_card,
+    read_json,
+    read_weights,
+    staged_version,
+    write_card,
+    write_weights,
+)
+
+__all__ = [
+    "ANALYSIS_KIND",
+    "CARD",
+    "OBS_LAYOUT",
+    "POLICY_KIND",
+    "DQNPolicy",
+    "MissingModelFile",
+    "RegistryError",
+    "RegistryPolicyAgent",
+    "latest_dir",
+    "list_models",
+    "load_policies",
+    "load_policy",
+    "load_policy_agents",
+    "read_card",
+    "save_policy",
+    "versions",
+    "write_card",
+]
 
 POLICY_KIND = "dqn_policy"
 ANALYSIS_KIND = "market_analysis"
-CARD = "model_card.json"
 OBS_LAYOUT = "observation_layout.json"
-RL_MODULE_DIR = "rl_module"
 _VERSION = re.compile(r"^v(\d+)$")
 
 
@@ -79,19 +114,6 @@ def latest_dir(models_dir: str | Path, name: str) -> Path:
     return Path(models_dir) / name / found[-1]
 
 
-def read_card(version_dir: str | Path) -> dict[str, Any]:
-    path = Path(version_dir) / CARD
-    if not path.is_file():
-        raise FileNotFoundError(f"{path}: no model card")
-    return json.loads(path.read_text())
-
-
-def write_card(version_dir: str | Path, card: dict[str, Any]) -> Path:
-    path = Path(version_dir) / CARD
-    path.write_text(json.dumps(card, indent=2, sort_keys=False, default=str) + "\n")
-    return path
-
-
 def list_models(models_dir: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
     """The card of the newest version of every model (optionally of one kind), by name."""
     root = Path(models_dir)
@@ -119,73 +141,54 @@ def observation_layout() -> dict[str, Any]:
     }
 
 
-def module_path_in_checkpoint(checkpoint_dir: str | Path) -> Path:
-    """Where an Algorithm checkpoint keeps the trained RLModule (RLlib's component names)."""
-    from ray.rllib.core import (
-        COMPONENT_LEARNER,
-        COMPONENT_LEARNER_GROUP,
-        COMPONENT_RL_MODULE,
-        DEFAULT_MODULE_ID,
-    )
-
-    return (
-        Path(checkpoint_dir)
-        / COMPONENT_LEARNER_GROUP
-        / COMPONENT_LEARNER
-        / COMPONENT_RL_MODULE
-        / DEFAULT_MODULE_ID
-    )
+def write_policy_files(
+    folder: str | Path, arch: dict[str, Any], tensors: dict[str, Any], card: dict[str, Any]
+) -> dict[str, Any]:
+    """Write weights, observation layout and card (with ``architecture`` and ``weights``) into
+    ``folder``; returns the card written."""
+    folder = Path(folder)
+    weights = write_weights(folder, tensors)
+    (folder / OBS_LAYOUT).write_text(json.dumps(observation_layout(), indent=2) + "\n")
+    head = {k: card[k] for k in ("name", "kind", "version", "commit") if k in card}
+    rest = {k: v for k, v in card.items() if k not in head and k not in ("architecture", "weights")}
+    full = {**head, "architecture": arch, "weights": weights, **rest}
+    write_card(folder, full)
+    return full
 
 
-def export_policy(
-    checkpoint_dir: str | Path,
-    models_dir: str | Path,
-    name: str,
-    card: dict[str, Any],
-    version: str | None = None,
-) -> Path:
-    """Copy the RLModule of an Algorithm checkpoint into ``models_dir/name/version``.
-
-    Only the module is restored and saved (no learner, optimizer or replay buffer); the card
-    gets ``name``, ``kind``, ``version`` and ``commit`` filled in. Returns the version folder.
-    """
-    from ray.rllib.core.rl_module.rl_module import RLModule
-
-    module = RLModule.from_checkpoint(module_path_in_checkpoint(checkpoint_dir).resolve())
-    version = version or next_version(models_dir, name)
-    dest = Path(models_dir) / name / version
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    module.save_to_path((dest / RL_MODULE_DIR).resolve())
-    (dest / OBS_LAYOUT).write_text(json.dumps(observation_layout(), indent=2) + "\n")
-    full = {"name": name, "kind": POLICY_KIND, "version": version, "commit": git_commit(), **card}
-    write_card(dest, full)
+def save_policy(policy: DQNPolicy, version_dir: str | Path) -> Path:
+    """Write a (possibly modified) policy as the version folder ``version_dir``, its card
+    copied with ``version`` set to the folder's name and a new weight sha256."""
+    dest = Path(version_dir)
+    arch = dict(policy.card["architecture"])
+    card = {k: v for k, v in policy.card.items() if k != "path"}
+    card["version"] = dest.name
+    with staged_version(dest) as stage:
+        write_policy_files(stage, arch, policy.network.state_dict(), card)
     return dest
 
 
 class DQNPolicy:
-    """A restored DQN RLModule for CPU inference over a batch of observations."""
+    """A registry DQN policy (its Q-network) for CPU inference over a batch of observations."""
 
-    def __init__(self, module: Any, card: dict[str, Any]) -> None:
+    def __init__(
+        self, network: Any, card: dict[str, Any], layout: dict[str, Any] | None = None
+    ) -> None:
         import torch
 
-        self.module = module
+        self.network = network.eval()
         self.card = card
+        self.layout = layout or observation_layout()
         self.name: str = card.get("name", "policy")
         self.version: str = card.get("version", "")
         self._torch = torch
-        module.eval()
+        self._dim = int(card.get("architecture", {}).get("observation_dim", len(OBS_COLUMNS)))
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q-values (n, 7) of observations (n, 15)."""
-        from ray.rllib.algorithms.dqn.dqn_learner import QF_PREDS
-        from ray.rllib.core.columns import Columns
-
-        x = self._torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(-1, len(OBS_COLUMNS)))
+        x = self._torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(-1, self._dim))
         with self._torch.no_grad():
-            out = self.module.compute_q_values({Columns.OBS: x})
-        return out[QF_PREDS].cpu().numpy()
+            return self.network(x).cpu().numpy()
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions (n,) of observations (n, 15)."""
@@ -200,21 +203,54 @@ class DQNPolicy:
         return a.astype(np.int64), p[np.arange(len(a)), a]
 
 
+def read_observation_layout(vdir: Path, arch: dict[str, Any]) -> dict[str, Any]:
+    """The version's observation layout, checked against this code's columns and the card."""
+    path = vdir / OBS_LAYOUT
+    layout = read_json(path, "observation layout")
+    if layout.get("columns") != list(OBS_COLUMNS):
+        raise RegistryError(f"{path}: observation columns differ from envs.features.OBS_COLUMNS")
+    actions = layout.get("actions")
+    if not isinstance(actions, list) or len(actions) != arch["n_actions"]:
+        raise RegistryError(
+            f"{path}: {len(actions) if isinstance(actions, list) else 'no'} action names "
+            f"for a network of {arch['n_actions']} actions"
+        )
+    for key in ("low", "high"):
+        bounds = layout.get(key)
+        if not isinstance(bounds, list) or len(bounds) != arch["observation_dim"]:
+            raise RegistryError(f"{path}: {key!r} must list {arch['observation_dim']} bounds")
+    if arch["observation_dim"] != len(OBS_COLUMNS):
+        raise RegistryError(
+            f"{vdir / CARD}: observation_dim {arch['observation_dim']} is not the "
+            f"{len(OBS_COLUMNS)} observation columns"
+        )
+    return layout
+
+
 def load_policy(version_dir: str | Path) -> DQNPolicy:
-    """Restore one exported policy (a version folder) for inference on CPU."""
+    """Load one exported policy (a version folder) for inference on CPU.
+
+    Reads JSON and safetensors only; the weight file must match the card's sha256.
+    """
     import torch
-    from ray.rllib.core.rl_module.rl_module import RLModule
+
+    from swarm_ray.registry.dqn_network import (
+        build_q_network,
+        check_architecture,
+        expected_tensors,
+    )
 
     vdir = Path(version_dir)
     card = read_card(vdir)
     if card.get("kind") != POLICY_KIND:
-        raise ValueError(f"{vdir}: kind {card.get('kind')!r} is not a {POLICY_KIND}")
-    layout = json.loads((vdir / OBS_LAYOUT).read_text())
-    if layout["columns"] != list(OBS_COLUMNS):
-        raise ValueError(f"{vdir}: observation layout differs from envs.features.OBS_COLUMNS")
+        raise RegistryError(f"{vdir / CARD}: kind {card.get('kind')!r} is not a {POLICY_KIND}")
+    arch = check_architecture(card_section(card, "architecture", vdir / CARD), vdir / CARD)
+    layout = read_observation_layout(vdir, arch)
+    tensors = read_weights(vdir, card, expected_tensors(arch))
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
-    module = RLModule.from_checkpoint((vdir / RL_MODULE_DIR).resolve())
-    return DQNPolicy(module, card)
+    network = build_q_network(arch)
+    network.load_state_dict(tensors, strict=True)
+    return DQNPolicy(network, card, layout)
 
 
 def load_policies(models_dir: str | Path, names: Sequence[str] | None = None) -> list[DQNPolicy]:

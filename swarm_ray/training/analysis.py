@@ -9,7 +9,6 @@ the coordinator can build the same vector live from the bars it has seen.
 from __future__ import annotations
 
 import json
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,9 @@ from swarm_ray.features.analysis import FEATURE_NAMES, WARMUP_BARS, analysis_fea
 from swarm_ray.registry.analysis_model import (
     ANALYSIS_CLASSES,
     FEATURE_LAYOUT,
-    WEIGHTS,
     MarketAnalysisModel,
     build_network,
+    network_architecture,
 )
 
 
@@ -192,17 +191,16 @@ def export_analysis(
     card: dict[str, Any],
     version: str | None = None,
 ) -> Path:
-    """Write weights, feature layout and card to ``models_dir/name/version``."""
-    import torch
+    """Write weights (safetensors), feature layout and card to ``models_dir/name/version``.
 
+    The card gets the network's ``architecture`` and the weight file's size and sha256; the
+    folder appears complete or not at all.
+    """
+    from swarm_ray.registry.files import staged_version, write_weights
     from swarm_ray.registry.policies import ANALYSIS_KIND, git_commit, next_version, write_card
 
     version = version or next_version(models_dir, name)
     dest = Path(models_dir) / name / version
-    if dest.exists():
-        shutil.rmtree(dest)
-    dest.mkdir(parents=True)
-    torch.save(result.network.state_dict(), dest / WEIGHTS)
     layout = {
         "features": list(FEATURE_NAMES),
         "classes": list(ANALYSIS_CLASSES),
@@ -212,14 +210,18 @@ def export_analysis(
         "warmup_bars": WARMUP_BARS,
         "builder": "swarm_ray.features.analysis.analysis_features",
     }
-    (dest / FEATURE_LAYOUT).write_text(json.dumps(layout, indent=2) + "\n")
-    full = {
-        "name": name,
-        "kind": ANALYSIS_KIND,
-        "version": version,
-        "commit": git_commit(),
-        **card,
-        "metrics": result.metrics,
-    }
-    write_card(dest, full)
+    with staged_version(dest) as stage:
+        weights = write_weights(stage, result.network.state_dict())
+        (stage / FEATURE_LAYOUT).write_text(json.dumps(layout, indent=2) + "\n")
+        full = {
+            "name": name,
+            "kind": ANALYSIS_KIND,
+            "version": version,
+            "commit": git_commit(),
+            "architecture": network_architecture(result.network),
+            "weights": weights,
+            **{k: v for k, v in card.items() if k not in ("architecture", "weights")},
+            "metrics": result.metrics,
+        }
+        write_card(stage, full)
     return dest

@@ -246,7 +246,8 @@ def export_results(
     evaluate: bool = True,
 ) -> TrainingOutcome:
     """Export every finished trial's last checkpoint to the registry, with its model card."""
-    from swarm_ray.registry.policies import export_policy, load_policy, write_card
+    from swarm_ray.registry.policies import load_policy, write_card
+    from swarm_ray.training.export import export_policy
 
     outcome = TrainingOutcome()
     for result in results:

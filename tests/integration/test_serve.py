@@ -34,7 +34,7 @@ from serve.client import model_handle  # noqa: E402
 from serve.deploy import configure, deploy, deployed_config, load_deploy_config, rollout  # noqa: E402
 from serve.models import InvalidObservation  # noqa: E402
 from swarm_ray.registry import load_analysis_model, load_policy  # noqa: E402
-from swarm_ray.registry.policies import read_card, write_card  # noqa: E402
+from swarm_ray.registry.policies import save_policy  # noqa: E402
 from tests.conftest import ROOT  # noqa: E402
 
 POLICIES = ["execution_agent", "risk_manager", "strategy_optimizer"]
@@ -49,17 +49,13 @@ def free_port() -> int:
 
 
 def make_v2(registry: Path, name: str = "risk_manager") -> None:
-    """``name``/v2: v1's RLModule with +50 on one advantage bias, so its answers differ."""
+    """``name``/v2: v1's Q-network with +50 on one advantage bias, so its answers differ."""
     import torch
-    from ray.rllib.core.rl_module.rl_module import RLModule
 
-    v1, v2 = registry / name / "v1", registry / name / "v2"
-    shutil.copytree(v1, v2, ignore=shutil.ignore_patterns("rl_module"))
-    module = RLModule.from_checkpoint((v1 / "rl_module").resolve())
+    policy = load_policy(registry / name / "v1")
     with torch.no_grad():
-        dict(module.named_parameters())["af.net.mlp.2.bias"][V2_ACTION] += 50.0
-    module.save_to_path((v2 / "rl_module").resolve())
-    write_card(v2, {**read_card(v1), "version": "v2"})
+        dict(policy.network.named_parameters())["af.net.mlp.2.bias"][V2_ACTION] += 50.0
+    save_policy(policy, registry / name / "v2")
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,10 @@ ray = pytest.importorskip("ray")
 
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.evaluation.backtest import evaluate_agents  # noqa: E402
-from swarm_ray.registry.policies import export_policy, load_policy_agents  # noqa: E402
+from swarm_ray.registry.policies import load_policy_agents  # noqa: E402
 from swarm_ray.training.config import TrainConfig  # noqa: E402
 from swarm_ray.training.experiment import export_results, run_dqn_experiment  # noqa: E402
+from swarm_ray.training.export import export_policy  # noqa: E402
 
 pytestmark = pytest.mark.slow
 

@@ -1,20 +1,24 @@
-"""Midprice, fill, fee and reward models; the vectorised simulator against the env."""
+"""Midprice, fill, fee and reward models; the vectorised simulator against the env; the
+registry models: the shipped ones answer as recorded, export writes what the loader reads."""
 
 from __future__ import annotations
 
+import json
 import math
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from envs.actions import Action
+from envs.actions import N_ENV_ACTIONS, Action
 from envs.config import FillConfig, RewardConfig, make_config
 from envs.data.klines import KlineDataError, load_klines
 from envs.market_making import MarketMakingEnv
 from envs.models import BrownianMidprice, PoissonFill, RewardModel, TradeThroughFill
 from envs.vector import VectorMarketSim
-from tests.conftest import kline_day
+from tests.conftest import ROOT, kline_day
 
 
 def test_binomial_midprice_moves_exactly_sigma_sqrt_dt() -> None:
@@ -276,3 +280,180 @@ def test_vector_sim_sessions_restart_time_left_and_the_drawdown_reference() -> N
     assert day_obs[200, DRAWDOWN] > 0.0  # one whole-run session keeps the earlier peak
     with pytest.raises(ValueError, match="session_steps"):
         VectorMarketSim(cfg, n_paths=1, session_steps=0)
+
+
+# --- the registry models -----------------------------------------------------------------
+
+REFERENCE = json.loads((Path(__file__).parent / "data" / "registry_reference.json").read_text())
+MODELS = ROOT / "models"
+
+
+@pytest.mark.parametrize("key", sorted(REFERENCE["q_values"]))
+def test_shipped_policies_give_the_recorded_q_values_and_actions(key: str) -> None:
+    from swarm_ray.registry import load_policy
+
+    policy = load_policy(MODELS / key)
+    obs = np.array(REFERENCE["policy_observations"], dtype=np.float32)
+    want = np.array(REFERENCE["q_values"][key], dtype=np.float32)
+    q = policy.q_values(obs)
+    assert q.shape == want.shape == (len(obs), N_ENV_ACTIONS)
+    np.testing.assert_allclose(q, want, rtol=0, atol=1e-5)
+    actions, confidence = policy.act_with_confidence(obs)
+    assert actions.tolist() == REFERENCE["actions"][key] == policy(obs).tolist()
+    assert ((confidence > 0) & (confidence <= 1)).all()
+
+
+def test_shipped_analyst_gives_the_recorded_probabilities() -> None:
+    from swarm_ray.registry import load_analysis_model
+
+    model = load_analysis_model(MODELS)
+    feats = np.array(REFERENCE["analysis_features"], dtype=np.float32)
+    want = np.array(REFERENCE["probabilities"]["market_analyst/v1"], dtype=np.float32)
+    np.testing.assert_allclose(model.predict_proba(feats), want, rtol=0, atol=1e-5)
+
+
+def test_shipped_registry_holds_only_json_and_checked_safetensors() -> None:
+    from swarm_ray.registry.files import sha256_of
+
+    files = [f for f in MODELS.rglob("*") if f.is_file()]
+    assert files and {f.suffix for f in files} == {".json", ".safetensors"}
+    cards = sorted(MODELS.glob("*/v*/model_card.json"))
+    assert len(cards) == 7
+    for path in cards:
+        card = json.loads(path.read_text())
+        weights = path.parent / card["weights"]["file"]
+        assert card["weights"]["sha256"] == sha256_of(weights.read_bytes())
+        assert card["weights"]["bytes"] == weights.stat().st_size
+        assert card["architecture"]["network"] in ("dqn_mlp", "market_analysis_mlp")
+
+
+def test_loading_the_registry_does_not_import_ray() -> None:
+    code = (
+        "import sys\n"
+        "from swarm_ray.registry import load_analysis_model, load_policy_agents\n"
+        f"agents = load_policy_agents({str(MODELS)!r})\n"
+        f"load_analysis_model({str(MODELS)!r})\n"
+        "print(len(agents), sorted(m for m in sys.modules if m.split('.')[0] == 'ray'))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert out.stdout.split() == ["3", "[]"]
+
+
+def _rllib_dqn_module(model_config: dict, dueling: bool = True, num_atoms: int = 1):
+    import gymnasium as gym
+    import torch
+    from ray.rllib.algorithms.dqn.torch.default_dqn_torch_rl_module import (
+        DefaultDQNTorchRLModule,
+    )
+
+    from envs.features import OBS_HIGH, OBS_LOW
+
+    torch.manual_seed(0)
+    config = {"dueling": dueling, "double_q": True, "num_atoms": num_atoms, "epsilon": [[0, 1.0]]}
+    return DefaultDQNTorchRLModule(
+        observation_space=gym.spaces.Box(OBS_LOW, OBS_HIGH),
+        action_space=gym.spaces.Discrete(N_ENV_ACTIONS),
+        inference_only=False,
+        model_config={**model_config, **config, "v_min": -10.0, "v_max": 10.0},
+    )
+
+
+@pytest.mark.parametrize(
+    ("model_config", "dueling"),
+    [
+        ({"fcnet_hiddens": [64, 64], "fcnet_activation": "relu", "head_fcnet_hiddens": [64]}, True),
+        (
+            {
+                "fcnet_hiddens": [32, 16, 8],
+                "fcnet_activation": "tanh",
+                "head_fcnet_hiddens": [8, 4],
+                "head_fcnet_activation": "elu",
+            },
+            False,
+        ),
+    ],
+    ids=["shipped-architecture", "other-architecture"],
+)
+def test_export_policy_writes_safetensors_that_answer_as_the_rllib_module(
+    tmp_path: Path, model_config: dict, dueling: bool
+) -> None:
+    """An Algorithm checkpoint's RLModule -> registry folder -> the same Q-values and greedy
+    actions as RLlib's ``compute_q_values`` and ``forward_inference``."""
+    pytest.importorskip("ray.rllib")
+    import torch
+    from ray.rllib.core.columns import Columns
+
+    from envs.features import OBS_HIGH, OBS_LOW
+    from swarm_ray.registry import load_policy
+    from swarm_ray.training.export import export_policy, module_path_in_checkpoint
+
+    module = _rllib_dqn_module(model_config, dueling)
+    checkpoint = tmp_path / "results" / "checkpoint_000001"
+    module.save_to_path(module_path_in_checkpoint(checkpoint).resolve())
+    dest = export_policy(checkpoint, tmp_path / "models", "trial", {"role": "risk_manager"})
+    assert dest == tmp_path / "models" / "trial" / "v1"
+    names = sorted(p.name for p in (tmp_path / "models").rglob("*"))
+    assert names == sorted(
+        ["trial", "v1", "model_card.json", "observation_layout.json", "weights.safetensors"]
+    )
+    card = json.loads((dest / "model_card.json").read_text())
+    assert card["kind"] == "dqn_policy" and card["role"] == "risk_manager"
+    arch = card["architecture"]
+    assert arch["hiddens"] == model_config["fcnet_hiddens"] and arch["dueling"] is dueling
+    assert arch["head_activation"] == model_config.get("head_fcnet_activation", "relu")
+    policy = load_policy(dest)
+    obs = np.random.default_rng(3).uniform(OBS_LOW, OBS_HIGH, (64, 15)).astype(np.float32)
+    with torch.no_grad():
+        batch = {Columns.OBS: torch.as_tensor(obs)}
+        want = module.compute_q_values(batch)["qf_preds"].numpy()
+        greedy = module.forward_inference(batch)[Columns.ACTIONS].numpy()
+    np.testing.assert_allclose(policy.q_values(obs), want, rtol=0, atol=1e-6)
+    assert policy(obs).tolist() == greedy.tolist()
+
+
+def test_export_policy_refuses_a_module_it_cannot_rebuild(tmp_path: Path) -> None:
+    pytest.importorskip("ray.rllib")
+    from swarm_ray.registry import RegistryError
+    from swarm_ray.training.export import export_policy, module_path_in_checkpoint
+
+    config = {"fcnet_hiddens": [16], "fcnet_activation": "relu", "head_fcnet_hiddens": []}
+    module = _rllib_dqn_module(config, num_atoms=5)
+    checkpoint = tmp_path / "checkpoint"
+    module.save_to_path(module_path_in_checkpoint(checkpoint).resolve())
+    with pytest.raises(RegistryError, match="num_atoms"):
+        export_policy(checkpoint, tmp_path / "models", "trial", {})
+    assert not list((tmp_path / "models").rglob("*.json"))
+
+
+def test_export_analysis_writes_safetensors_the_loader_reads(tmp_path: Path) -> None:
+    import torch
+
+    from swarm_ray.features.analysis import N_FEATURES
+    from swarm_ray.registry import load_analysis_model
+    from swarm_ray.registry.analysis_model import build_network
+    from swarm_ray.training.analysis import AnalysisTrainingResult, export_analysis
+
+    torch.manual_seed(0)
+    net = build_network((16, 8))
+    result = AnalysisTrainingResult(
+        network=net,
+        mean=np.zeros(N_FEATURES),
+        std=np.ones(N_FEATURES),
+        ref_vol=1e-3,
+        metrics={"validation": {}},
+        history=[],
+    )
+    dest = export_analysis(result, tmp_path, "market_analyst", {"role": "market_analyst"})
+    assert sorted(p.name for p in dest.iterdir()) == [
+        "feature_layout.json",
+        "model_card.json",
+        "weights.safetensors",
+    ]
+    model = load_analysis_model(tmp_path)
+    assert model.card["architecture"]["hidden"] == [16, 8]
+    x = np.random.default_rng(0).normal(size=(5, N_FEATURES)).astype(np.float32)
+    with torch.no_grad():
+        want = torch.softmax(net.eval()(torch.as_tensor(x)), dim=-1).numpy()
+    np.testing.assert_allclose(model.predict_proba(x), want, rtol=0, atol=1e-6)

@@ -2,6 +2,9 @@
 
 Server time and clock offset, the symbol's rules, balances, the book; then one small limit
 order far from the market, queried and cancelled. Exits non-zero on any failure.
+
+An endpoint that is not a Binance testnet host or a loopback address is mainnet (real money):
+it needs allow_mainnet in the config, --mainnet and a typed confirmation.
 """
 
 from __future__ import annotations
@@ -48,7 +51,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--exchange", required=True, choices=["binance-spot", "binance-futures"])
     p.add_argument("--symbol", required=True, help="e.g. BTCUSDT")
-    p.add_argument("--base-url", help="REST root override (fake, proxy, regional endpoint)")
+    p.add_argument(
+        "--base-url",
+        help="REST root override (fake, proxy, regional endpoint); anything but a Binance "
+        "testnet host or loopback is mainnet",
+    )
     p.add_argument("--config", help="YAML file with an 'exchange' section")
     p.add_argument(
         "--distance",
@@ -64,7 +71,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="share of the room between the best bid and the lowest allowed price left unused, "
         f"for the venue's own reference price (default {DEFAULT_BAND_MARGIN})",
     )
-    p.add_argument("--mainnet", action="store_true", help="real money: asks for a confirmation")
+    p.add_argument(
+        "--mainnet",
+        action="store_true",
+        help="real money: Binance's mainnet endpoints, or a config whose endpoints are mainnet; "
+        "asks for a typed confirmation",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.set_defaults(func=run)
 
@@ -82,8 +94,16 @@ def _config(args: argparse.Namespace) -> ExchangeConfig:
     return parse_config(ExchangeConfig, base, "check-exchange")
 
 
-def _confirm_mainnet() -> bool:
-    print(f"Mainnet: this places and cancels a real order. Type '{MAINNET_CONFIRMATION}':")
+def _endpoints(config: ExchangeConfig) -> str:
+    live = config.mainnet_endpoints() or config.endpoints()
+    return ", ".join(f"{field} {url}" for field, url in live.items())
+
+
+def _confirm_mainnet(config: ExchangeConfig) -> bool:
+    print(
+        f"Mainnet ({_endpoints(config)}): this places and cancels a real order. "
+        f"Type '{MAINNET_CONFIRMATION}':"
+    )
     try:
         return input().strip() == MAINNET_CONFIRMATION
     except EOFError:
@@ -91,14 +111,21 @@ def _confirm_mainnet() -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.mainnet and not _confirm_mainnet():
+    config = _config(args)
+    if config.is_mainnet and not args.mainnet:
+        print(
+            f"{_endpoints(config)}: mainnet, real money; pass --mainnet to check it (a typed "
+            "confirmation follows); nothing sent",
+            file=sys.stderr,
+        )
+        return 2
+    if (args.mainnet or config.is_mainnet) and not _confirm_mainnet(config):
         print("mainnet not confirmed; nothing sent", file=sys.stderr)
         return 2
-    config = _config(args)
     clock = LiveClock()
     report: dict[str, Any] = {
         "exchange": config.kind,
-        "network": "mainnet" if config.is_mainnet else "testnet",
+        "network": config.network,
         "base_url": config.rest_root(),
         "symbol": args.symbol,
         "steps": [],

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import ipaddress
+import re
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Literal
@@ -27,6 +29,43 @@ ENV_API_SECRET = "BINANCE_API_SECRET"
 
 
 DEFAULT_PAPER_DAY = "data/binance-spot-1m/BTCUSDT-1m-2024-08-20.csv"
+
+# Hosts of Binance's test networks (spot testnet, USD-M and COIN-M futures testnet): the
+# only remote endpoints that do not trade real money.
+TESTNET_HOSTS = frozenset(
+    {
+        "testnet.binance.vision",
+        "stream.testnet.binance.vision",
+        "ws-api.testnet.binance.vision",
+        "testnet.binancefuture.com",
+        "fstream.binancefuture.com",
+        "dstream.binancefuture.com",
+    }
+)
+# an endpoint root: scheme://host[:port][/path], nothing that could hide the real host
+_ROOT_URL = re.compile(r"^(https?|wss?)://[A-Za-z0-9.\-\[\]:]+(/[A-Za-z0-9._~/\-]*)?$")
+
+
+def endpoint_host(url: str) -> str:
+    """The host a URL connects to, lower case, without a trailing dot."""
+    return (urlparse(url).hostname or "").rstrip(".").lower()
+
+
+def is_test_endpoint(url: str) -> bool:
+    """A known Binance testnet host or a loopback address (127.0.0.0/8, ::1, localhost):
+    the endpoints that cannot trade real money. Anything else may (a proxy forwards to an
+    unknown venue), so it counts as mainnet."""
+    host = endpoint_host(url)
+    if host in TESTNET_HOSTS or host == "localhost":
+        return True
+    try:
+        ip = ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)  # ::ffff:127.0.0.1 is loopback on any Python
+    return (mapped or ip).is_loopback
+
+
 _QUOTE_SUFFIXES = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH")
 
 
@@ -156,13 +195,19 @@ class ExchangeConfig(StrictModel):
 
     kind: ExchangeKind = "paper"
     testnet: bool = True
-    """Binance testnet endpoints. ``false`` means real money and also needs ``allow_mainnet``."""
+    """Default endpoints: Binance's testnet (``true``) or mainnet (``false``). Whether a config
+    trades real money is decided by the endpoints it resolves to, overrides included, not by
+    this flag: see ``allow_mainnet``."""
     allow_mainnet: bool = False
-    """Second, explicit switch for mainnet; the CLI asks for a confirmation on top."""
+    """Needed when any endpoint (REST or websocket) is not a Binance testnet host or a
+    loopback address: such an endpoint is treated as mainnet, real money. The CLI asks for a
+    confirmation on top."""
     base_url: str | None = None
-    """REST root override (fakes, proxies, regional endpoints), e.g. http://127.0.0.1:8080."""
+    """REST root override (fakes, proxies, regional endpoints), e.g. http://127.0.0.1:8080.
+    Anything but a testnet host or loopback counts as mainnet."""
     ws_url: str | None = None
-    """Websocket market-data root override; market data falls back to REST without it."""
+    """Websocket market-data root override; market data falls back to REST without it.
+    Anything but a testnet host or loopback counts as mainnet."""
     use_websocket: bool = True
     """Stream the book over python-binance's socket manager (REST when stale or down)."""
     recv_window_ms: int = Field(5000, ge=100, le=C.MAX_RECV_WINDOW_MS)
@@ -191,19 +236,53 @@ class ExchangeConfig(StrictModel):
         parsed = urlparse(v)
         if parsed.scheme not in ("http", "https", "ws", "wss") or not parsed.netloc:
             raise ValueError(f"not an absolute http(s)/ws(s) URL: {v!r}")
+        # no user info, query, fragment or odd characters: the host must be the one connected to
+        try:
+            port_ok = parsed.port is None or 0 < parsed.port
+        except ValueError:
+            port_ok = False
+        if not _ROOT_URL.match(v) or not parsed.hostname or not port_ok:
+            raise ValueError(
+                f"not a plain endpoint root scheme://host[:port][/path]: {v!r} "
+                "(no user info, query or fragment)"
+            )
         return v.rstrip("/")
+
+    def endpoints(self) -> dict[str, str]:
+        """The roots this config connects to, by the field that sets them."""
+        return {"base_url": self.rest_root(), "ws_url": self.ws_root().rstrip("/")}
+
+    def mainnet_endpoints(self) -> dict[str, str]:
+        """The endpoints that may trade real money: not a Binance testnet host, not loopback."""
+        if self.kind == "paper":
+            return {}
+        return {f: url for f, url in self.endpoints().items() if not is_test_endpoint(url)}
 
     @model_validator(mode="after")
     def _mainnet_needs_flag(self) -> ExchangeConfig:
-        if self.kind != "paper" and not self.testnet and not self.allow_mainnet:
+        live = self.mainnet_endpoints()
+        if live and not self.allow_mainnet:
+            named = ", ".join(
+                f"{f} {url}" + ("" if getattr(self, f) else " (the default of testnet: false)")
+                for f, url in live.items()
+            )
             raise ValueError(
-                "testnet: false trades real money; set allow_mainnet: true as well to mean it"
+                f"{named}: not a Binance testnet host or a loopback address, so it is mainnet "
+                "and trades real money; set allow_mainnet: true as well to mean it"
             )
         return self
 
     @property
     def is_mainnet(self) -> bool:
-        return self.kind != "paper" and not self.testnet
+        """Real money: some endpoint is neither a Binance testnet host nor loopback."""
+        return bool(self.mainnet_endpoints())
+
+    @property
+    def network(self) -> Literal["paper", "testnet", "mainnet"]:
+        """What reports and logs call the venue: decided by the endpoints, not the flag."""
+        if self.kind == "paper":
+            return "paper"
+        return "mainnet" if self.is_mainnet else "testnet"
 
     def rest_root(self) -> str:
         if self.base_url:

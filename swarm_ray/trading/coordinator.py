@@ -193,10 +193,18 @@ class SymbolCoordinator:
         """Snapshot, bars and features of this cycle: the agents' input."""
         self._t0 = time.perf_counter()
         problems: list[str] = []
-        if self.needs_reconcile:
-            self._new_fills = self.reconcile()["fills"]
-        else:
-            self._new_fills = self._sync_fills()
+        self._new_fills = 0
+        try:
+            if self.needs_reconcile:
+                self._new_fills = self.reconcile()["fills"]
+            else:
+                self._new_fills = self._sync_fills()
+        except ExchangeError as exc:
+            # a venue error degrades this cycle (no new quotes; reconcile again next cycle)
+            # instead of stopping the symbol with its quotes left on the book unmanaged
+            self.needs_reconcile = True
+            problems.append(f"venue unavailable: {type(exc).__name__}: {exc}")
+            log.warning("%s: reconcile/fills failed (%s); standing aside", self.symbol, exc)
         now_ns = self.clock.now_ns()
         snap: MarketSnapshot | None
         try:
@@ -305,7 +313,6 @@ class SymbolCoordinator:
         )
         verdict = check(cons, state, cfg.risk)
         reasons = list(verdict.reasons)
-        unresolved = self.needs_reconcile
         if verdict.cancel_all or snap is None:
             want = QuoteLadder(verdict.action)
         else:
@@ -316,8 +323,10 @@ class SymbolCoordinator:
         open_orders = self._open_orders()
         diff = diff_orders(want, open_orders, cfg.cycle.order_tolerance_ticks, self.rules)
         places = diff.places
-        if unresolved and places:
-            reasons.append("an order's fate is unknown: reconcile before placing")
+        # read after asking the venue: when it could not list our orders, what rests there is
+        # unknown, and placing a ladder on top of it could double it
+        if self.needs_reconcile and places:
+            reasons.append("our orders at the venue are unknown: reconcile before placing")
             places = ()
         intents = [self._intent(d) for d in places]
         decision = DecisionRecord(

@@ -217,31 +217,31 @@ def _plot_backtest_pnl(result: Any, path: Path) -> None:
 
 
 def _plot_backtest_quotes(result: Any, path: Path, window: int = 120) -> None:
-    """Quotes around the mid over the first ``window`` bars of the first day, fills marked."""
-    fig, ax = plt.subplots(figsize=(11, 5))
-    first = next(iter(result.records.values()))[0]
-    ax.plot(first.mid[: window + 1], color="black", lw=1.2, label="mid")
-    colors = plt.rcParams["axes.prop_cycle"].by_key()["color"]
-    for i, (name, recs) in enumerate(result.records.items()):
-        r, c = recs[0], colors[i % len(colors)]
-        if r.bid is None or not (
-            np.isfinite(r.bid[:window]).any() or np.isfinite(r.ask[:window]).any()
-        ):
-            continue
-        ax.step(np.arange(window), r.bid[:window], where="post", color=c, lw=0.7, ls="--")
-        ax.step(
-            np.arange(window), r.ask[:window], where="post", color=c, lw=0.7, ls=":", label=name
-        )
+    """One panel per quoting strategy over the first ``window`` bars of the first day: the mid,
+    the best bid and ask resting during each bar, and the fills."""
+    quoting = {n: r[0] for n, r in result.records.items() if r[0].bid is not None}
+    quoting = {n: r for n, r in quoting.items() if np.isfinite(r.bid[:window]).any()
+               or np.isfinite(r.ask[:window]).any()}  # fmt: skip
+    if not quoting:
+        return
+    fig, axes = plt.subplots(
+        len(quoting), 1, figsize=(11, 2.2 * len(quoting) + 0.6), sharex=True, squeeze=False
+    )
+    x = np.arange(window + 1)
+    for ax, (name, r) in zip(axes[:, 0], quoting.items(), strict=True):
+        ax.plot(x, r.mid[: window + 1], color="black", lw=1.0, label="mid")
+        ax.step(x[:-1], r.bid[:window], where="post", color="tab:blue", lw=0.9, label="bid")
+        ax.step(x[:-1], r.ask[:window], where="post", color="tab:red", lw=0.9, label="ask")
         keep = r.fills.t < window
         buys, sells = keep & (r.fills.side > 0), keep & (r.fills.side < 0)
-        ax.plot(r.fills.t[buys] + 0.5, r.fills.price[buys], "^", color=c, ms=5)
-        ax.plot(r.fills.t[sells] + 0.5, r.fills.price[sells], "v", color=c, ms=5)
-    ax.set(
-        title=f"{first.symbol} {first.date}: quotes (bid --, ask ..) and fills (▲ buy, ▼ sell)",
-        xlabel="bar",
-        ylabel="price",
-    )
-    ax.legend(fontsize=7, ncol=3)
+        ax.plot(r.fills.t[buys] + 0.5, r.fills.price[buys], "^", color="tab:blue", ms=6)
+        ax.plot(r.fills.t[sells] + 0.5, r.fills.price[sells], "v", color="tab:red", ms=6)
+        ax.set_ylabel("price")
+        ax.set_title(f"{name}: {int(keep.sum())} fills", fontsize=9, loc="left")
+        ax.grid(alpha=0.3)
+    first = next(iter(quoting.values()))
+    axes[0, 0].legend(fontsize=8, ncol=3, loc="upper right")
+    axes[-1, 0].set_xlabel(f"bar of {first.symbol} {first.date} (▲ bought, ▼ sold)")
     save_figure(fig, path)
 
 

@@ -57,7 +57,7 @@ def test_unknown_symbol_and_too_small_notional_name_the_field(cfg) -> None:
     with pytest.raises(ValueError, match=r"symbols: no filters for .DOGEUSDT."):
         symbol_sizes(cfg, "DOGEUSDT", 0.1)
     small = cfg.model_copy(update={"sizing": cfg.sizing.model_copy(update={"order_notional": 2})})
-    with pytest.raises(ValueError, match="sizing.order_notional"):
+    with pytest.raises(ValueError, match=r"sizing\.order_notional"):
         symbol_sizes(small, "BTCUSDT", 60_000.0)
 
 

@@ -63,14 +63,15 @@ def ema(x: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
     out = np.empty_like(x)
     alpha = np.asarray(alpha, dtype=np.float64)
     b = 1.0 - alpha
-    chunk = 64
+    chunk = min(64, x.shape[-1])
+    j = np.arange(chunk)
+    inv, fwd = b ** (-j), b**j  # the same powers serve every chunk
     state = x[..., 0].copy()
     for start in range(0, x.shape[-1], chunk):
         seg = x[..., start : start + chunk]
-        j = np.arange(seg.shape[-1])
-        inv = b ** (-j)
-        cum = np.cumsum(seg * inv, axis=-1)
-        y = (b**j) * (b * state[..., None] + alpha * cum)
+        m = seg.shape[-1]
+        cum = np.cumsum(seg * inv[..., :m], axis=-1)
+        y = fwd[..., :m] * (b * state[..., None] + alpha * cum)
         out[..., start : start + chunk] = y
         state = y[..., -1]
     return out

@@ -44,8 +44,15 @@ def action_table(cfg: MarketMakingConfig) -> list[tuple[float, float, int]]:
     return [table[Action(i)] for i in range(N_ENV_ACTIONS)]
 
 
+# The average-cost rule, in two forms: one path (plain floats, what ``MarketMakingEnv`` calls
+# every fill) and many paths (arrays, what ``VectorMarketSim`` calls). Calling the array form
+# with one-element arrays from the env would cost it about half its steps per second.
+
+
 def apply_fill(q: float, avg: float, qty: float, price: float) -> tuple[float, float]:
-    """New (inventory, average cost) after trading signed ``qty`` at ``price``."""
+    """New (inventory, average cost) after trading signed ``qty`` (not 0) at ``price``:
+    adding to a position averages the price in, reducing keeps the cost, trading through
+    flat opens the remainder at ``price``, and a flat position costs 0."""
     new_q = q + qty
     if q == 0.0 or (q > 0.0) == (qty > 0.0):
         avg = (avg * abs(q) + price * abs(qty)) / abs(new_q)
@@ -54,6 +61,19 @@ def apply_fill(q: float, avg: float, qty: float, price: float) -> tuple[float, f
     elif new_q == 0.0:
         avg = 0.0
     return new_q, avg
+
+
+def apply_fill_many(
+    q: np.ndarray, avg: np.ndarray, qty: np.ndarray, price: np.ndarray
+) -> np.ndarray:
+    """``apply_fill``'s average cost, elementwise over paths (a ``qty`` of 0 keeps ``avg``)."""
+    new_q = q + qty
+    same = (q == 0.0) | ((q > 0.0) == (qty > 0.0))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        grown = (avg * np.abs(q) + price * np.abs(qty)) / np.abs(new_q)
+    out = np.where(same, grown, np.where(np.abs(qty) > np.abs(q), price, avg))
+    out = np.where(new_q == 0.0, 0.0, out)
+    return np.where(qty == 0.0, avg, out)
 
 
 class MarketMakingEnv(gym.Env):

@@ -302,15 +302,17 @@ class RewardModel:
 
     def step(
         self,
-        d_wealth: float,
-        q: float,
-        edge: float,
-        fees: float,
-        carry: float = 0.0,
-        sides: int = 0,
-        idle_reduce: bool = False,
-    ) -> float:
-        """``carry``: q_prev dS, the mark of the inventory held into the step (markout only);
+        d_wealth: float | np.ndarray,
+        q: float | np.ndarray,
+        edge: float | np.ndarray,
+        fees: float | np.ndarray,
+        carry: float | np.ndarray = 0.0,
+        sides: int | np.ndarray = 0,
+        idle_reduce: bool | np.ndarray | None = False,
+    ) -> float | np.ndarray:
+        """The step's reward, of one path (floats) or of many (arrays, elementwise).
+
+        ``carry``: q_prev dS, the mark of the inventory held into the step (markout only);
         ``sides``: quote sides placed; ``idle_reduce``: a reduce action had nothing to do."""
         kind = self.kind
         pnl = d_wealth - carry if self.markout else d_wealth
@@ -323,27 +325,12 @@ class RewardModel:
         else:
             r = (pnl if self.markout else edge - fees) - self.hold_coef * abs(q)
         if self.quote_bonus:
-            r += self.quote_bonus * sides
-        if idle_reduce:
-            r -= self.idle_reduce_cost
-        return r * self.inv_scale
-
-    def terminal(self, q: float) -> float:
-        return -self.terminal_coef * q * q * self.inv_scale
-
-    def step_many(self, d_wealth, q, edge, fees, carry=0.0, sides=0, idle_reduce=None):
-        kind = self.kind
-        pnl = d_wealth - carry if self.markout else d_wealth
-        if kind == "pnl":
-            r = pnl
-        elif kind == "inventory_penalty":
-            r = pnl - self.inv_coef * q * q
-        elif kind == "risk_averse":
-            r = pnl - self.risk_coef * q * q
-        else:
-            r = (pnl if self.markout else edge - fees) - self.hold_coef * np.abs(q)
-        if self.quote_bonus:
             r = r + self.quote_bonus * sides
-        if idle_reduce is not None and self.idle_reduce_cost:
+        if self.idle_reduce_cost and idle_reduce is not None:
             r = r - self.idle_reduce_cost * idle_reduce
         return r * self.inv_scale
+
+    step_many = step  # the same code steps many paths at once
+
+    def terminal(self, q: float | np.ndarray) -> float | np.ndarray:
+        return -self.terminal_coef * q * q * self.inv_scale

@@ -26,7 +26,7 @@ from envs.features import (
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
 )
-from envs.market_making import action_table
+from envs.market_making import action_table, apply_fill_many
 from envs.models import EpisodeData, FeeModel, RewardModel, make_fill_model, make_midprice
 
 
@@ -183,7 +183,7 @@ class VectorMarketSim:
             fee_paid += np.abs(mq) * px * fees.taker
             edge -= np.abs(mq) * fees.market_half_spread
             if track_avg:
-                self.avg = _apply_fill_many(q, self.avg, mq, px)
+                self.avg = apply_fill_many(q, self.avg, mq, px)
             q = q + mq
         # distances, nan where there is no quote or the inventory limit forbids one
         bid_d = np.array(np.broadcast_to(bid_d, (n,)), dtype=np.float64)
@@ -208,8 +208,8 @@ class VectorMarketSim:
         cash = cash + size * (ask_px - bid_px) - fee_paid
         edge += size * (bid_got + ask_got)
         if track_avg:
-            self.avg = _apply_fill_many(q, self.avg, size * bf, bid_px)
-            self.avg = _apply_fill_many(q + size * bf, self.avg, -size * af, ask_px)
+            self.avg = apply_fill_many(q, self.avg, size * bf, bid_px)
+            self.avg = apply_fill_many(q + size * bf, self.avg, -size * af, ask_px)
         q = q + dq
         self.t = t = t + 1
         wealth = cash + q * self._mid[t]
@@ -245,14 +245,3 @@ class VectorMarketSim:
     @property
     def done(self) -> bool:
         return self.t >= self.cfg.n_steps
-
-
-def _apply_fill_many(q: np.ndarray, avg: np.ndarray, qty: np.ndarray, px: np.ndarray) -> np.ndarray:
-    """Vector form of ``envs.market_making.apply_fill`` (average cost only)."""
-    new_q = q + qty
-    same = (q == 0.0) | ((q > 0.0) == (qty > 0.0))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        grown = (avg * np.abs(q) + px * np.abs(qty)) / np.abs(new_q)
-    out = np.where(same, grown, np.where(np.abs(qty) > np.abs(q), px, avg))
-    out = np.where(new_q == 0.0, 0.0, out)
-    return np.where(qty == 0.0, avg, out)

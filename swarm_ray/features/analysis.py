@@ -1,8 +1,13 @@
-"""The 20 market-analysis features of 1-minute klines, causal in t."""
+"""The 20 market-analysis features of 1-minute klines, causal in t.
+
+One implementation over numpy arrays, ``analysis_feature_rows``: training builds the rows of
+whole days with it (through ``analysis_features``, for a kline frame) and the live cycle the
+rows of its bar window, of which it uses the newest. Rolling windows are trailing and hold
+fewer bars at the start of the series (a mean of what there is, a standard deviation 0 of a
+single value); the exponential averages are seeded with the first value.
+"""
 
 from __future__ import annotations
-
-import math
 
 import numpy as np
 import pandas as pd
@@ -38,9 +43,9 @@ N_FEATURES = len(FEATURE_NAMES)
 
 WARMUP_BARS = 60
 
-
-def _roll(s: pd.Series, w: int) -> pd.core.window.Rolling:
-    return s.rolling(w, min_periods=1)
+_HORIZONS = (1, 5, 15, 30, 60)  # of the returns ret_1 .. ret_60
+_HORIZON_SQRT = np.sqrt(np.array(_HORIZONS, dtype=np.float64))[:, None]
+_EMA_ALPHAS = np.array([[1 / 14], [1 / 14], [2 / 13], [2 / 27]])  # RSI gain, loss; MACD 12, 26
 
 
 def reference_vol(close: np.ndarray) -> float:
@@ -49,59 +54,66 @@ def reference_vol(close: np.ndarray) -> float:
     return v if v > 0 else 1e-4
 
 
-def analysis_features(klines: pd.DataFrame, ref_vol: float) -> np.ndarray:
-    """Features (n, 20) float32 of kline rows (``envs.data.klines`` columns), causal in t."""
-    close = klines["close"].astype(float)
-    logc = np.log(close)
-    ref = ref_vol if ref_vol > 0 else 1e-4
-    out = np.zeros((len(klines), N_FEATURES), dtype=np.float64)
-    for j, h in enumerate((1, 5, 15, 30, 60)):
-        out[:, j] = (logc - logc.shift(h)).fillna(0.0) / (ref * math.sqrt(h))
-    r1 = (logc - logc.shift(1)).fillna(0.0)
-    out[:, 5] = _roll(r1, 20).std().fillna(0.0) / ref
-    out[:, 6] = _roll(r1, 60).std().fillna(0.0) / ref
-    out[:, 7] = (klines["high"] - klines["low"]) / close / ref
-    out[:, 8] = (close - klines["open"]) / close / ref
-    vol = klines["volume"].astype(float)
-    share = (klines["taker_buy_base_volume"] / vol.where(vol > 0)).fillna(0.5)
-    imb = 2.0 * share - 1.0
-    out[:, 9] = imb
-    out[:, 10] = _roll(imb, 15).mean()
-    out[:, 11] = np.log(np.maximum(vol, 1e-12) / np.maximum(_roll(vol, 60).mean(), 1e-12))
-    trades = klines["number_of_trades"].astype(float)
-    out[:, 12] = np.log(np.maximum(trades, 1.0) / np.maximum(_roll(trades, 60).mean(), 1.0))
-    c = close.to_numpy()
-    diff = np.diff(c, prepend=c[:1])
-    gain, loss = ema(np.maximum(diff, 0.0), 1 / 14), ema(np.maximum(-diff, 0.0), 1 / 14)
-    tot = gain + loss
-    out[:, 13] = np.divide(gain - loss, tot, out=np.zeros_like(tot), where=tot > 0)
-    macd = (ema(c, 2 / 13) - ema(c, 2 / 27)) / c / ref
-    out[:, 14] = macd
-    out[:, 15] = macd - ema(macd, 2 / 10)
-    sma, std = _roll(close, 20).mean(), _roll(close, 20).std().fillna(0.0)
-    out[:, 16] = np.divide(
-        (close - sma).to_numpy(), 2 * std.to_numpy(), out=np.zeros(len(c)), where=std.to_numpy() > 0
-    )
-    hi, lo = _roll(klines["high"], 60).max(), _roll(klines["low"], 60).min()
-    width = (hi - lo).to_numpy()
-    pos = np.divide((close - lo).to_numpy(), width, out=np.full(len(c), 0.5), where=width > 0)
-    out[:, 17] = 2.0 * pos - 1.0
-    minute = (klines["open_time_ms"].to_numpy(np.int64) // 60_000) % 1440
-    out[:, 18] = np.sin(2 * np.pi * minute / 1440)
-    out[:, 19] = np.cos(2 * np.pi * minute / 1440)
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(out, -20.0, 20.0).astype(np.float32)
+def _trailing(x: np.ndarray, w: int, op: np.ufunc) -> np.ndarray:
+    """``op`` (``np.add``, ``np.maximum`` or ``np.minimum``) over the trailing ``w`` values of
+    each point along the last axis, over fewer at the start.
+
+    Built by doubling spans (``log2 w`` whole-array operations): sums add disjoint spans, so
+    each is summed pairwise and stays exact to rounding at any series length; maxima and minima
+    may overlap their two spans.
+    """
+    n = x.shape[-1]
+    if op is np.add:
+        pad = np.zeros((*x.shape[:-1], w - 1))
+    else:  # the first value, which every early window holds anyway
+        pad = np.repeat(x[..., :1], w - 1, axis=-1)
+    spans = [np.concatenate([pad, x], axis=-1)]  # spans[k][..., j]: op of padded[j : j + 2**k]
+    s = 1
+    while 2 * s <= w:
+        spans.append(op(spans[-1][..., :-s], spans[-1][..., s:]))
+        s *= 2
+    if op is not np.add:
+        return op(spans[-1][..., :n], spans[-1][..., w - s : w - s + n])
+    out, off = None, 0
+    for k in range(len(spans) - 1, -1, -1):
+        size = 1 << k
+        if off + size <= w:
+            part = spans[k][..., off : off + n]
+            out = part if out is None else out + part
+            off += size
+    assert out is not None
+    return out
 
 
-N_ANALYSIS = 20
+def _counts(n: int, w: int) -> np.ndarray:
+    """How many of ``n`` points the trailing window of ``w`` of each holds."""
+    return np.minimum(np.arange(1.0, n + 1.0), w)
 
 
-def _std1(x: np.ndarray) -> float:
-    """pandas' rolling std: sample std (ddof 1), 0 for fewer than two values."""
-    return float(np.std(x, ddof=1)) if len(x) > 1 else 0.0
+def _rolling_mean(x: np.ndarray, w: int) -> np.ndarray:
+    """Trailing mean over ``w`` points along the last axis, skipping NaN (NaN where a window
+    holds none)."""
+    valid = ~np.isnan(x)
+    if valid.all():
+        return _trailing(x, w, np.add) / _counts(x.shape[-1], w)
+    count = _trailing(valid.astype(np.float64), w, np.add)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return _trailing(np.where(valid, x, 0.0), w, np.add) / count
 
 
-def analysis_features_last(
+def _rolling_mean_std(x: np.ndarray, w: int) -> tuple[np.ndarray, np.ndarray]:
+    """Trailing mean and sample standard deviation (ddof 1; 0 for one value, and for equal
+    values where rounding would leave a trace) over ``w`` points along the last axis."""
+    first = x[..., :1]
+    xc = x - first  # centred: the squares stay small against the deviations
+    count = _counts(x.shape[-1], w)
+    s1, s2 = _trailing(np.stack([xc, xc * xc]), w, np.add)
+    ss = s2 - s1 * s1 / count
+    ss[ss <= 1e-12 * s2] = 0.0
+    return s1 / count + first, np.sqrt(ss / np.maximum(count - 1.0, 1.0))
+
+
+def analysis_feature_rows(
     open_: np.ndarray,
     high: np.ndarray,
     low: np.ndarray,
@@ -109,46 +121,71 @@ def analysis_features_last(
     volume: np.ndarray,
     taker_buy: np.ndarray,
     trades: np.ndarray,
-    open_time_ms: int,
+    open_time_ms: np.ndarray,
     ref_vol: float,
 ) -> np.ndarray:
-    """The 20 analysis features of the newest bar (float32), as ``analysis_features`` gives."""
-    ref = ref_vol if ref_vol > 0 else 1e-4
+    """Features (n, 20) float32 of ``n`` consecutive 1-minute bars (arrays of length n, oldest
+    first; ``open_time_ms`` in UTC milliseconds), causal in t."""
+    bars = (open_, high, low, close, volume, taker_buy, trades)
+    open_, high, low, close, volume, taker_buy, trades = (np.asarray(x, np.float64) for x in bars)
     n = len(close)
-    c = close[-1]
+    ref = ref_vol if ref_vol > 0 else 1e-4
+    f = np.zeros((N_FEATURES, n))  # one row a feature: each is written contiguously
+    if n == 0:
+        return f.T.astype(np.float32)
     logc = np.log(close)
-    out = np.zeros(N_ANALYSIS, dtype=np.float64)
-    for j, h in enumerate((1, 5, 15, 30, 60)):
-        out[j] = (logc[-1] - logc[-1 - h]) / (ref * math.sqrt(h)) if n > h else 0.0
-    r1 = np.diff(logc[-61:], prepend=logc[-61] if n > 60 else logc[0])
-    if n <= 60:
-        r1[0] = 0.0
-    out[5] = _std1(r1[-20:]) / ref
-    out[6] = _std1(r1[-60:]) / ref
-    out[7] = (high[-1] - low[-1]) / c / ref
-    out[8] = (c - open_[-1]) / c / ref
-    v15 = volume[-15:]
-    share = np.divide(taker_buy[-15:], v15, out=np.full(len(v15), 0.5), where=v15 > 0)
-    imb = 2.0 * share - 1.0
-    out[9] = imb[-1]
-    out[10] = float(np.mean(imb))
-    out[11] = math.log(max(volume[-1], 1e-12) / max(float(np.mean(volume[-60:])), 1e-12))
-    out[12] = math.log(max(trades[-1], 1.0) / max(float(np.mean(trades[-60:])), 1.0))
+    for j, h in enumerate(_HORIZONS):
+        np.subtract(logc[h:], logc[:-h], out=f[j, h:])  # 0 for the first h bars
+    r1 = f[0].copy()
+    f[:5] /= ref * _HORIZON_SQRT
+    # the two 20-bar windows (returns for volatility, close for Bollinger) in one pass
+    (_, sma), (vol20, std20) = _rolling_mean_std(np.stack([r1, close]), 20)
+    f[5] = vol20 / ref
+    f[6] = _rolling_mean_std(r1, 60)[1] / ref
+    f[7] = (high - low) / close / ref
+    f[8] = (close - open_) / close / ref
+    share = np.divide(taker_buy, volume, out=np.full(n, 0.5), where=volume > 0)
+    share[np.isnan(share)] = 0.5
+    imb = f[9]
+    np.subtract(2.0 * share, 1.0, out=imb)
+    f[10] = _rolling_mean(imb, 15)
+    mean_vol, mean_trades = _rolling_mean(np.stack([volume, trades]), 60)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        f[11] = np.log(np.maximum(volume, 1e-12) / np.maximum(mean_vol, 1e-12))
+        f[12] = np.log(np.maximum(trades, 1.0) / np.maximum(mean_trades, 1.0))
     diff = np.diff(close, prepend=close[:1])
+    # RSI's two Wilder averages and MACD's two EMAs in one call
     series = np.stack([np.maximum(diff, 0.0), np.maximum(-diff, 0.0), close, close])
-    gain, loss, fast, slow = ema(series, np.array([[1 / 14], [1 / 14], [2 / 13], [2 / 27]]))
-    tot = gain[-1] + loss[-1]
-    out[13] = (gain[-1] - loss[-1]) / tot if tot > 0 else 0.0
-    macd = (fast - slow) / close / ref
-    out[14] = macd[-1]
-    out[15] = macd[-1] - ema(macd, 2 / 10)[-1]
-    w20 = close[-20:]
-    std20 = _std1(w20)
-    out[16] = (c - float(np.mean(w20))) / (2 * std20) if std20 > 0 else 0.0
-    hi, lo = float(np.max(high[-60:])), float(np.min(low[-60:]))
-    out[17] = 2.0 * ((c - lo) / (hi - lo) if hi > lo else 0.5) - 1.0
-    minute = (open_time_ms // 60_000) % 1440
-    out[18] = math.sin(2 * math.pi * minute / 1440)
-    out[19] = math.cos(2 * math.pi * minute / 1440)
-    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
-    return np.clip(out, -20.0, 20.0).astype(np.float32)
+    gain, loss, fast, slow = ema(series, _EMA_ALPHAS)
+    tot = gain + loss
+    np.divide(gain - loss, tot, out=f[13], where=tot > 0)
+    macd = f[14]
+    np.divide((fast - slow) / close, ref, out=macd)
+    f[15] = macd - ema(macd, 2 / 10)
+    np.divide(close - sma, 2 * std20, out=f[16], where=std20 > 0)
+    hi, neg_lo = _trailing(np.stack([high, -low]), 60, np.maximum)
+    width = hi + neg_lo
+    pos = np.divide(close + neg_lo, width, out=np.full(n, 0.5), where=width > 0)
+    f[17] = 2.0 * pos - 1.0
+    minute = (np.asarray(open_time_ms, dtype=np.int64) // 60_000) % 1440
+    angle = 2 * np.pi * minute / 1440
+    f[18] = np.sin(angle)
+    f[19] = np.cos(angle)
+    f[~np.isfinite(f)] = 0.0
+    np.clip(f, -20.0, 20.0, out=f)
+    return f.T.astype(np.float32, order="C")
+
+
+def analysis_features(klines: pd.DataFrame, ref_vol: float) -> np.ndarray:
+    """Features (n, 20) float32 of kline rows (``envs.data.klines`` columns), causal in t."""
+    return analysis_feature_rows(
+        klines["open"].to_numpy(np.float64),
+        klines["high"].to_numpy(np.float64),
+        klines["low"].to_numpy(np.float64),
+        klines["close"].to_numpy(np.float64),
+        klines["volume"].to_numpy(np.float64),
+        klines["taker_buy_base_volume"].to_numpy(np.float64),
+        klines["number_of_trades"].to_numpy(np.float64),
+        klines["open_time_ms"].to_numpy(np.int64),
+        ref_vol,
+    )

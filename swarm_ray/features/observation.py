@@ -2,8 +2,8 @@
 
 Two vectors, built exactly as the models saw them in training:
 
-- the 20 market-analysis features (``swarm_ray.features.analysis``), here in
-  numpy for the newest bar only, because pandas costs milliseconds a cycle;
+- the 20 market-analysis features (``swarm_ray.features.analysis``) of the newest bar, from
+  the same function that builds them for training, run over the window;
 - the 15-column agent observation of the environment (``envs.features``): its market columns
   from ``market_features`` over the window, its agent columns (inventory, time left, unrealised
   PnL, drawdown, time since the last fill) scaled as the env scales them.
@@ -40,7 +40,7 @@ from envs.features import (
 )
 from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.core.instruments import Kline
-from swarm_ray.features.analysis import analysis_features_last
+from swarm_ray.features.analysis import analysis_feature_rows
 
 __all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec"]
 
@@ -151,12 +151,13 @@ class BarWindow:
                     b.volume,
                     b.taker_buy_volume if b.taker_buy_volume is not None else 0.5 * b.volume,
                     float(b.trades),
+                    float(b.open_time_ms),
                 )
                 for b in bars
             ],
             dtype=np.float64,
         ).T
-        keys = ("open", "high", "low", "close", "volume", "taker_buy", "trades")
+        keys = ("open", "high", "low", "close", "volume", "taker_buy", "trades", "open_time_ms")
         return dict(zip(keys, cols, strict=True))
 
     def volatility_bps(self, n: int = 20) -> float:
@@ -171,8 +172,7 @@ class BarWindow:
         if len(self._bars) < MIN_BARS:
             raise ValueError(f"warming up: {len(self._bars)} of {MIN_BARS} bars")
         a = self.arrays()
-        last = self._bars[-1]
-        analysis = analysis_features_last(
+        analysis = analysis_feature_rows(
             a["open"],
             a["high"],
             a["low"],
@@ -180,9 +180,9 @@ class BarWindow:
             a["volume"],
             a["taker_buy"],
             a["trades"],
-            last.open_time_ms,
+            a["open_time_ms"],
             self.spec.analysis_ref_vol,
-        )
+        )[-1]
         market = market_features(
             a["close"],
             self.spec.ref_vol,

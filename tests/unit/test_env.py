@@ -13,7 +13,7 @@ from gymnasium.utils.env_checker import check_env
 import envs
 from envs.actions import Action
 from envs.features import INVENTORY, N_OBS, OBS_COLUMNS, TIME_LEFT, TIME_SINCE_FILL
-from envs.market_making import MarketMakingEnv, apply_fill
+from envs.market_making import MarketMakingEnv, apply_fill, apply_fill_many
 from tests.conftest import kline_day
 
 REPLAY = {
@@ -222,6 +222,22 @@ def test_apply_fill_average_cost() -> None:
     q, avg = apply_fill(q, avg, -5.0, 90.0)  # through flat: remainder opens at 90
     assert (q, avg) == (-2.0, 90.0)
     assert apply_fill(q, avg, 2.0, 80.0) == (0.0, 0.0)
+
+
+def test_average_cost_of_many_paths_is_the_one_path_rule_elementwise() -> None:
+    rng = np.random.default_rng(3)
+    n = 400  # paths, each trading through open, add, reduce, flip and close
+    q, avg = np.zeros(n), np.zeros(n)
+    qs, avgs = [0.0] * n, [0.0] * n
+    for _ in range(60):
+        qty = rng.choice([-3.0, -2.0, -1.0, 0.0, 1.0, 2.0, 3.0], n)
+        px = rng.integers(90, 111, n).astype(float)
+        avg = apply_fill_many(q, avg, qty, px)
+        q = q + qty
+        for i in np.flatnonzero(qty):  # the one-path rule takes only actual trades
+            qs[i], avgs[i] = apply_fill(qs[i], avgs[i], qty[i], px[i])
+        assert np.array_equal(q, qs)
+        np.testing.assert_allclose(avg, avgs, rtol=1e-12)
 
 
 def test_replay_start_option_and_episode_follows_real_closes() -> None:

@@ -1,10 +1,12 @@
-"""Live features equal the training features on a real day; the quote ladder and order diff."""
+"""Live features equal the training features on a real day; the analysis features' windows are
+pandas' trailing windows; the quote ladder and order diff."""
 
 from __future__ import annotations
 
 from decimal import Decimal
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from envs.actions import Action
@@ -12,7 +14,7 @@ from envs.data.klines import load_klines
 from envs.features import INVENTORY, MARKET_COLUMNS, TIME_LEFT, market_features
 from swarm_ray.core.domain import Order, OrderStatus, OrderType, Side
 from swarm_ray.core.instruments import Kline, SymbolRules
-from swarm_ray.features.analysis import analysis_features
+from swarm_ray.features.analysis import FEATURE_NAMES, analysis_features
 from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
 from swarm_ray.trading.quoting import QuotingParams, diff_orders, ladder
 from tests.conftest import kline_day
@@ -50,6 +52,34 @@ def test_live_features_match_the_training_features_of_the_same_bar(day, t) -> No
     )[t]  # fmt: skip
     cols = list(MARKET_COLUMNS)
     np.testing.assert_allclose(market[cols], full[cols], atol=2e-4, rtol=1e-4)
+
+
+def test_analysis_windows_are_pandas_rolling_windows_with_partial_starts(day) -> None:
+    ref = 3e-4
+    df = day.copy()
+    df.loc[df.index[100:160], "volume"] = np.nan  # a window mean skips what is missing
+    got = analysis_features(df, ref)
+    col = {name: got[:, i] for i, name in enumerate(FEATURE_NAMES)}
+    close, vol, trades = df["close"], df["volume"], df["number_of_trades"].astype(float)
+
+    def roll(s: pd.Series, w: int):
+        return s.rolling(w, min_periods=1)
+
+    r1 = np.log(close).diff().fillna(0.0)
+    sma, std = roll(close, 20).mean(), roll(close, 20).std().fillna(0.0)
+    hi, lo = roll(df["high"], 60).max(), roll(df["low"], 60).min()
+    with np.errstate(invalid="ignore"):
+        want = {
+            "vol_20": roll(r1, 20).std().fillna(0.0) / ref,
+            "vol_60": roll(r1, 60).std().fillna(0.0) / ref,
+            "volume": np.log(np.maximum(vol, 1e-12) / np.maximum(roll(vol, 60).mean(), 1e-12)),
+            "trades": np.log(np.maximum(trades, 1.0) / np.maximum(roll(trades, 60).mean(), 1.0)),
+            "bollinger": ((close - sma) / (2 * std)).where(std > 0, 0.0),
+            "channel": (2 * (close - lo) / (hi - lo) - 1).where(hi > lo, 0.0),
+        }
+    for name, w in want.items():
+        expected = np.clip(np.nan_to_num(w.to_numpy(np.float64), nan=0.0), -20, 20)
+        np.testing.assert_allclose(col[name], expected, atol=1e-5, err_msg=name)
 
 
 def test_window_ignores_bars_it_already_has(day) -> None:

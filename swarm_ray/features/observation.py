@@ -112,6 +112,8 @@ class BarWindow:
     def __init__(self, spec: ObservationSpec, maxlen: int = WINDOW) -> None:
         self.spec = spec
         self._bars: deque[Kline] = deque(maxlen=maxlen)
+        # each bar's numbers, kept beside it so a cycle builds its arrays without a Python loop
+        self._rows: deque[tuple[float, ...]] = deque(maxlen=maxlen)
 
     def __len__(self) -> int:
         return len(self._bars)
@@ -136,27 +138,16 @@ class BarWindow:
             last = self.last_open_ms
             if last is None or b.open_time_ms > last:
                 self._bars.append(b)
+                taker = b.taker_buy_volume if b.taker_buy_volume is not None else 0.5 * b.volume
+                self._rows.append(
+                    (b.open, b.high, b.low, b.close, b.volume, taker, float(b.trades),
+                     float(b.open_time_ms))
+                )  # fmt: skip
                 added += 1
         return added
 
     def arrays(self) -> dict[str, np.ndarray]:
-        bars = self._bars
-        cols = np.array(
-            [
-                (
-                    b.open,
-                    b.high,
-                    b.low,
-                    b.close,
-                    b.volume,
-                    b.taker_buy_volume if b.taker_buy_volume is not None else 0.5 * b.volume,
-                    float(b.trades),
-                    float(b.open_time_ms),
-                )
-                for b in bars
-            ],
-            dtype=np.float64,
-        ).T
+        cols = np.array(self._rows, dtype=np.float64).reshape(-1, 8).T
         keys = ("open", "high", "low", "close", "volume", "taker_buy", "trades", "open_time_ms")
         return dict(zip(keys, cols, strict=True))
 

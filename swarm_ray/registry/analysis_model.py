@@ -111,6 +111,7 @@ class MarketAnalysisModel:
         self.ref_vol = float(layout["ref_vol"])
         self._mean = np.asarray(layout["mean"], dtype=np.float32)
         self._std = np.asarray(layout["std"], dtype=np.float32)
+        self._layers: list | None = None
 
     def features(self, klines: pd.DataFrame) -> np.ndarray:
         """Feature rows of kline rows, with the reference volatility of the training days."""
@@ -123,6 +124,14 @@ class MarketAnalysisModel:
         x = (
             np.asarray(features, dtype=np.float32).reshape(-1, N_FEATURES) - self._mean
         ) / self._std
+        if len(x) <= 64:  # numpy is faster than torch's per-call cost for a few rows
+            from swarm_ray.registry.dqn_network import numpy_stack, run_numpy
+
+            if self._layers is None:
+                self._layers = numpy_stack(self.network)
+            z = run_numpy(x, self._layers)
+            e = np.exp(z - z.max(axis=-1, keepdims=True))
+            return e / e.sum(axis=-1, keepdims=True)
         with torch.no_grad():
             return torch.softmax(self.network(torch.as_tensor(x)), dim=-1).numpy()
 

@@ -21,6 +21,7 @@ from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -152,3 +153,53 @@ class QNetwork(nn.Module):
         # RLlib's centring: the mean over the finite advantages of each row
         mean = torch.nan_to_num(adv, neginf=torch.nan).nanmean(dim=-1, keepdim=True)
         return adv - mean + self.vf.net.mlp(latent)
+
+
+_NUMPY_ACTIVATIONS = {
+    nn.ReLU: lambda x: np.maximum(x, 0.0, out=x),
+    nn.Tanh: np.tanh,
+    nn.ELU: lambda x: np.where(x > 0, x, np.expm1(np.minimum(x, 0.0))),
+    nn.SiLU: lambda x: x / (1.0 + np.exp(-x)),
+}
+
+
+def numpy_stack(seq: nn.Sequential) -> list[tuple[np.ndarray, np.ndarray, Any]]:
+    """The (weight, bias, activation) layers of a Linear/activation stack, as numpy."""
+    layers: list[tuple[np.ndarray, np.ndarray, Any]] = []
+    for mod in seq:
+        if isinstance(mod, nn.Linear):
+            w = mod.weight.detach().cpu().numpy().astype(np.float32).T.copy()
+            layers.append((w, mod.bias.detach().cpu().numpy().astype(np.float32), None))
+        elif isinstance(mod, nn.Dropout):  # the identity at inference
+            continue
+        else:
+            w, b, _ = layers[-1]
+            layers[-1] = (w, b, _NUMPY_ACTIVATIONS[type(mod)])
+    return layers
+
+
+def run_numpy(x: np.ndarray, layers: list[tuple[np.ndarray, np.ndarray, Any]]) -> np.ndarray:
+    """``x`` through the layers of ``numpy_stack``."""
+    for w, b, act in layers:
+        x = x @ w + b
+        if act is not None:
+            x = act(x)
+    return x
+
+
+def numpy_forward(network: QNetwork) -> Any:
+    """The same Q-values as ``network(obs)``, computed with numpy (float32), for small batches
+    where torch's per-call cost dominates: a function (n, dim) float32 -> (n, n_actions)."""
+    encoder = numpy_stack(network.encoder.net.mlp)
+    af = numpy_stack(network.af.net.mlp)
+    vf = numpy_stack(network.vf.net.mlp) if network.vf is not None else None
+
+    def forward(obs: np.ndarray) -> np.ndarray:
+        latent = run_numpy(np.asarray(obs, dtype=np.float32), encoder)
+        adv = run_numpy(latent, af)
+        if vf is None:
+            return adv
+        finite = np.where(np.isneginf(adv), np.nan, adv)
+        return adv - np.nanmean(finite, axis=-1, keepdims=True) + run_numpy(latent, vf)
+
+    return forward

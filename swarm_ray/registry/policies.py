@@ -183,12 +183,20 @@ class DQNPolicy:
         self.version: str = card.get("version", "")
         self._torch = torch
         self._dim = int(card.get("architecture", {}).get("observation_dim", len(OBS_COLUMNS)))
+        from swarm_ray.registry.dqn_network import numpy_forward
+
+        self._numpy = numpy_forward(self.network)
+
+    # below this many rows numpy answers faster than torch (its per-call cost dominates)
+    NUMPY_ROWS = 64
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
         """Q-values (n, 7) of observations (n, 15)."""
-        x = self._torch.as_tensor(np.asarray(obs, dtype=np.float32).reshape(-1, self._dim))
+        x = np.asarray(obs, dtype=np.float32).reshape(-1, self._dim)
+        if len(x) <= self.NUMPY_ROWS:
+            return self._numpy(x)
         with self._torch.no_grad():
-            return self.network(x).cpu().numpy()
+            return self.network(self._torch.as_tensor(x)).cpu().numpy()
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
         """Greedy actions (n,) of observations (n, 15)."""

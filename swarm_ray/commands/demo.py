@@ -32,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
 
     from swarm_ray.commands._swarm import init_ray
     from swarm_ray.evaluation.report_swarm import write_swarm_report
-    from swarm_ray.journal.store import Journal
+    from swarm_ray.journal import Journal
     from swarm_ray.runtime import swarm as runtime
 
     out = Path(args.out).resolve()

@@ -28,7 +28,7 @@ def _journals(folder: str) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swarm_ray.journal.store import Journal
+    from swarm_ray.journal import Journal
 
     for path in _journals(args.journal_dir):
         with Journal(path, read_only=True) as j:

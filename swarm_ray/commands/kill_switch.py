@@ -22,7 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from swarm_ray.journal.store import Journal
+    from swarm_ray.journal import Journal
 
     if args.clear and not args.operator:
         print("clearing a kill switch needs --operator NAME (it is recorded)")

@@ -26,7 +26,7 @@ from swarm_ray.evaluation.records import DayRecord, FillTable
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.exchanges.config import ExchangeConfig
 from swarm_ray.features.observation import ObservationSpec
-from swarm_ray.journal.store import Journal
+from swarm_ray.journal import Journal
 from swarm_ray.trading.config import TradingConfig
 from swarm_ray.trading.coordinator import SymbolCoordinator
 from swarm_ray.trading.cycle import CycleSummary

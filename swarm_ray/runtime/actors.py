@@ -79,7 +79,7 @@ class CoordinatorImpl:
         single-threaded), then reconcile every symbol before the first quote."""
         if self.started:
             return
-        from swarm_ray.journal.store import Journal
+        from swarm_ray.journal import Journal
 
         cfg = self.cfg
         paper = cfg.exchange.kind == "paper"

@@ -35,15 +35,11 @@ from swarm_ray.core.domain import (
     OrderType,
 )
 from swarm_ray.core.errors import OrderDropped
+from swarm_ray.core.ids import deterministic_client_order_id
 from swarm_ray.exchanges.base import Exchange
 from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound, RateLimited
 from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
-from swarm_ray.journal.store import (
-    CycleRecord,
-    DecisionRecord,
-    Journal,
-    deterministic_client_order_id,
-)
+from swarm_ray.journal import CycleRecord, DecisionRecord, Journal
 from swarm_ray.trading.config import TradingConfig
 from swarm_ray.trading.consensus import decide
 from swarm_ray.trading.cycle import CycleInput, CycleSummary

@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 
-from swarm_ray.journal.store import Journal
+from swarm_ray.journal import Journal
 
 
 def test_demo_runs_the_swarm_and_writes_the_report(tmp_path) -> None:

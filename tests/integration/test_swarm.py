@@ -20,7 +20,7 @@ from ray.exceptions import RayActorError  # noqa: E402
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.core.domain import OrderStatus  # noqa: E402
 from swarm_ray.exchanges.paper import PaperExchange  # noqa: E402
-from swarm_ray.journal.store import Journal  # noqa: E402
+from swarm_ray.journal import Journal  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
 from swarm_ray.runtime.actors import NAMESPACE, agent_actor_name  # noqa: E402
 from swarm_ray.runtime.config import SwarmConfig  # noqa: E402

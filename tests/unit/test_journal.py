@@ -18,7 +18,8 @@ from hypothesis import strategies as st
 
 from swarm_ray.core.clock import SimulatedClock
 from swarm_ray.core.domain import Action, Fill, Opinion, Order, OrderIntent, OrderStatus, Side
-from swarm_ray.journal.store import (
+from swarm_ray.core.ids import deterministic_client_order_id
+from swarm_ray.journal import (
     SCHEMA_VERSION,
     CycleRecord,
     DecisionRecord,
@@ -26,7 +27,6 @@ from swarm_ray.journal.store import (
     Journal,
     JournalError,
     JournalSchemaError,
-    deterministic_client_order_id,
     explain_text,
 )
 
@@ -213,7 +213,7 @@ def test_coordinator_killed_after_writing_intents_leaves_them_pending_and_unsend
         "import os, signal, sys\n"
         "sys.path.insert(0, sys.argv[2])\n"
         "from tests.unit.test_journal import _cycle, _intent\n"
-        "from swarm_ray.journal.store import Journal\n"
+        "from swarm_ray.journal import Journal\n"
         "j = Journal(sys.argv[1], run_id='run-k')\n"
         "j.record_cycle(_cycle(5), intents=[_intent('run-k', 5)])\n"
         "os.kill(os.getpid(), signal.SIGKILL)  # before the send, no close()\n"
@@ -535,7 +535,7 @@ def test_client_order_ids_of_distinct_inputs_are_distinct(sample):
 
 
 def test_client_order_id_is_the_same_in_another_process():
-    code = ("from swarm_ray.journal.store import deterministic_client_order_id as f; "
+    code = ("from swarm_ray.core.ids import deterministic_client_order_id as f; "
             "print(f('run-1', 'BTCUSDT', 123456, 'SELL', 2, 1))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     here = deterministic_client_order_id("run-1", SYMBOL, 123456, Side.SELL, 2, 1)

@@ -15,7 +15,7 @@ from swarm_ray.core.roles import ROLES
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolConfig
 from swarm_ray.features.observation import ObservationSpec
-from swarm_ray.journal.store import Journal
+from swarm_ray.journal import Journal
 from swarm_ray.trading.config import TradingConfig
 from swarm_ray.trading.coordinator import SymbolCoordinator
 from swarm_ray.trading.quoting import QuotingParams

@@ -6,7 +6,7 @@ also what a deterministic paper exchange wants. Streaming market data runs on th
 own background thread and is read here through ``market_snapshot`` without blocking.
 
 Implementations: ``BinanceExchange`` (spot and USD-M futures, via python-binance) and the paper
-exchange. Both must pass ``tests/unit/test_exchange_contract.py``.
+exchange. Both must pass ``tests/unit/exchanges/test_exchange_contract.py``.
 """
 
 from __future__ import annotations

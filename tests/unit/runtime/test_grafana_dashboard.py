@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import re
-from pathlib import Path
 
 import pytest
 
 from swarm_ray.runtime.metrics import METRICS, PROMETHEUS_PREFIX, SwarmMetrics, prometheus_series
+from tests.conftest import ROOT
 
-DASHBOARD = Path(__file__).resolve().parents[2] / "configs" / "grafana_swarm_dashboard.json"
+DASHBOARD = ROOT / "configs" / "grafana_swarm_dashboard.json"
 EXPORTED = {series for spec in METRICS.values() for series in prometheus_series(spec)}
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
 

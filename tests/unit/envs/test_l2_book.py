@@ -27,8 +27,8 @@ from envs.data.l2 import (
     sample_events,
     sample_l2,
 )
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
 SPOT = [
     ROOT / "data/binance-l2/spot/btcusdt_20240808.gz",
     ROOT / "data/binance-l2/spot/btcusdt_20240809.gz",

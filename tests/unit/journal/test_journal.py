@@ -29,6 +29,7 @@ from swarm_ray.journal import (
     JournalSchemaError,
     explain_text,
 )
+from tests.conftest import ROOT
 
 SYMBOL = "BTCUSDT"
 WEIGHTS = {"analyst": 0.25, "risk": 0.30, "strategy": 0.20, "execution": 0.25}
@@ -212,13 +213,13 @@ def test_coordinator_killed_after_writing_intents_leaves_them_pending_and_unsend
     code = (
         "import os, signal, sys\n"
         "sys.path.insert(0, sys.argv[2])\n"
-        "from tests.unit.test_journal import _cycle, _intent\n"
+        "from tests.unit.journal.test_journal import _cycle, _intent\n"
         "from swarm_ray.journal import Journal\n"
         "j = Journal(sys.argv[1], run_id='run-k')\n"
         "j.record_cycle(_cycle(5), intents=[_intent('run-k', 5)])\n"
         "os.kill(os.getpid(), signal.SIGKILL)  # before the send, no close()\n"
     )
-    root = str(Path(__file__).resolve().parents[2])
+    root = str(ROOT)
     proc = subprocess.run([sys.executable, "-c", code, str(path), root], capture_output=True)
     assert proc.returncode == -9, proc.stderr.decode()
     with Journal(path, run_id="run-k") as restarted:

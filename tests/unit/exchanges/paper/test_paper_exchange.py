@@ -22,6 +22,7 @@ from swarm_ray.exchanges import build_exchange
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolConfig
 from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound
 from swarm_ray.exchanges.paper import PaperExchange, ReplayFinished, ReplayNotStarted
+from tests.conftest import ROOT
 
 DAY = "data/binance-spot-1m/BTCUSDT-1m-2024-08-20.csv"
 L2 = ("data/binance-l2/spot/btcusdt_20240808.gz", "data/binance-l2/spot/btcusdt_20240809.gz")
@@ -388,7 +389,7 @@ def test_an_order_accepted_just_before_a_crash_is_found_at_the_venue(tmp_path: P
         print("returned")
         """
     )
-    root = Path(__file__).resolve().parents[2]
+    root = ROOT
     proc = subprocess.run(
         [sys.executable, "-c", script], cwd=root, capture_output=True, text=True, timeout=120
     )

@@ -21,8 +21,9 @@ from swarm_ray.evaluation.backtest_config import BacktestConfig
 from swarm_ray.exchanges.config import ExchangeConfig
 from swarm_ray.runtime.config import SwarmConfig
 from swarm_ray.training.config import TrainConfig
+from tests.conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = ROOT
 PAPER = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
 TRAIN = yaml.safe_load((ROOT / "configs" / "train_dqn.yaml").read_text())
 BACKTEST = yaml.safe_load((ROOT / "configs" / "backtest.yaml").read_text())

@@ -11,8 +11,9 @@ from swarm_ray.core.config import ConfigError
 from swarm_ray.training.analysis import classify_returns, macro_f1
 from swarm_ray.training.config import load_train_config
 from swarm_ray.training.dqn import role_env_config
+from tests.conftest import ROOT
 
-CONFIG = Path(__file__).resolve().parents[2] / "configs" / "train_dqn.yaml"
+CONFIG = ROOT / "configs" / "train_dqn.yaml"
 
 
 def _write(tmp_path: Path, mutate) -> Path:

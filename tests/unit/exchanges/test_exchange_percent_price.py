@@ -19,7 +19,7 @@ from swarm_ray.exchanges.binance.parsing import parse_symbol_rules
 from swarm_ray.exchanges.errors import DefiniteReject
 from tests.conftest import run_check_exchange
 from tests.fakes.binance_server import FakeBinance, exchange_on
-from tests.unit.test_exchange_rules import FUTURES_BTCUSDT, SPOT_BTCUSDT
+from tests.unit.exchanges.test_exchange_rules import FUTURES_BTCUSDT, SPOT_BTCUSDT
 
 D = Decimal
 SPOT_WITH_BANDS = SPOT_BTCUSDT | {

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 # the whole check: import contracts, the strict docs build, then every test but the online ones
 test: install
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/mkdocs build --strict --quiet --site-dir .venv/site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir .venv/site
 	$(PY) -m pytest -m "not online" tests
 
 demo: install
@@ -31,7 +31,7 @@ lint: install
 
 # the documentation site (MkDocs, Material theme) into site/; `mkdocs serve` to browse it
 docs: install
-	$(VENV)/bin/mkdocs build --strict --site-dir site
+	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --site-dir site
 
 format: install
 	$(VENV)/bin/ruff check --fix .
@@ -46,6 +46,7 @@ bench-all: install
 	$(PY) scripts/bench_train.py
 	$(PY) scripts/bench_serve.py
 	$(PY) scripts/bench_swarm.py
+	$(PY) scripts/bench_backtest.py
 
 clean:
 	rm -rf $(VENV) runs site .pytest_cache

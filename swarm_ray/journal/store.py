@@ -137,6 +137,14 @@ class Journal(JournalQueries):
             uri = f"{Path(self.path).resolve().as_uri()}?mode=ro"
             conn = sqlite3.connect(uri, uri=True, isolation_level=None)
         else:
+            # only a missing file starts a new journal: an existing file that is not one (empty,
+            # truncated, another database) must not silently become one and lose a kill switch
+            self._is_new = in_memory or not Path(self.path).exists()
+            if not self._is_new and Path(self.path).stat().st_size == 0:
+                raise JournalSchemaError(
+                    f"{self.path}: an empty file, not a swarm-ray journal; only a missing file "
+                    "starts a new journal"
+                )
             if not in_memory:
                 Path(self.path).parent.mkdir(parents=True, exist_ok=True)
             conn = sqlite3.connect(self.path, isolation_level=None)
@@ -150,6 +158,9 @@ class Journal(JournalQueries):
                     raise JournalError(f"{self.path}: could not switch to WAL (got {mode})")
                 self._conn.execute(f"PRAGMA synchronous = {synchronous}")
             self._check_or_create_schema()
+        except sqlite3.DatabaseError as exc:
+            self._conn.close()
+            raise JournalError(f"{self.path}: not a readable swarm-ray journal ({exc})") from None
         except BaseException:
             self._conn.close()
             raise
@@ -190,8 +201,11 @@ class Journal(JournalQueries):
         tables = self._conn.execute("SELECT count(*) FROM sqlite_master").fetchone()[0]
         if tables:
             raise JournalSchemaError(f"{self.path}: not a swarm-ray journal (unversioned tables)")
-        if self.read_only:
-            raise JournalSchemaError(f"{self.path}: empty file, not a swarm-ray journal")
+        if self.read_only or not getattr(self, "_is_new", True):
+            raise JournalSchemaError(
+                f"{self.path}: an existing file that is not a swarm-ray journal (empty or "
+                "unversioned); only a missing file starts a new journal"
+            )
         with self._tx():
             for statement in SCHEMA.split(";"):
                 if statement.strip():

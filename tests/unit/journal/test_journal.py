@@ -549,3 +549,29 @@ def test_client_order_id_rejects_out_of_range_numbers():
         args = {"run_id": "r", "symbol": SYMBOL, "cycle": 0, "side": Side.BUY, "level": 0}
         with pytest.raises(ValueError):
             deterministic_client_order_id(**{**args, **bad})
+
+
+def test_an_empty_existing_file_is_refused_not_opened_as_a_new_journal(tmp_path) -> None:
+    path = tmp_path / "j.sqlite"
+    path.write_bytes(b"")
+    with pytest.raises(JournalSchemaError, match=str(path)):
+        Journal(path, run_id="r")
+    assert path.read_bytes() == b""  # nothing written into it
+
+
+def test_a_corrupted_journal_is_an_error_naming_the_file(tmp_path) -> None:
+    path = tmp_path / "j.sqlite"
+    j = Journal(path, run_id="r")
+    j.trip_kill_switch(SYMBOL, "test", actor="operator")
+    j.close()
+    data = bytearray(path.read_bytes())
+    data[0:16] = b"this is garbage!"  # the SQLite header
+    path.write_bytes(bytes(data))
+    with pytest.raises(JournalError, match=str(path)):
+        Journal(path, run_id="r")
+
+
+def test_a_missing_file_starts_a_new_journal(tmp_path) -> None:
+    j = Journal(tmp_path / "new" / "j.sqlite", run_id="r")
+    assert j.kill_switch(SYMBOL) is None
+    j.close()

@@ -21,6 +21,11 @@ class CycleConfig(StrictModel):
     )
     agent_timeout_s: float = Field(0.5, gt=0, description="longest wait for the agents' votes")
     max_data_age_s: float = Field(90.0, gt=0, description="an older snapshot is stale")
+    venue_grace_s: float = Field(
+        300.0,
+        gt=0,
+        description="venue errors for longer than this stop the symbol: cancel all, kill switch",
+    )
     order_tolerance_ticks: int = Field(
         0, ge=0, description="keep a resting quote within this many ticks of the new one"
     )

@@ -127,6 +127,8 @@ class SymbolCoordinator:
         self.day = -1
         self.session = -1
         self.needs_reconcile = True
+        self._venue_down_since: int | None = None
+        """Since when (clock ns) the venue has failed every reconcile/fill call; None: it is up."""
         self.last_summary: CycleSummary | None = None
         self.reconciled: dict[str, int] = {}
         self._snapshot: MarketSnapshot | None = None
@@ -195,12 +197,14 @@ class SymbolCoordinator:
                 self._new_fills = self.reconcile()["fills"]
             else:
                 self._new_fills = self._sync_fills()
+            self._venue_down_since = None
         except ExchangeError as exc:
             # a venue error degrades this cycle (no new quotes; reconcile again next cycle)
             # instead of stopping the symbol with its quotes left on the book unmanaged
             self.needs_reconcile = True
             problems.append(f"venue unavailable: {type(exc).__name__}: {exc}")
             log.warning("%s: reconcile/fills failed (%s); standing aside", self.symbol, exc)
+            self._venue_failing(exc)
         now_ns = self.clock.now_ns()
         snap: MarketSnapshot | None
         try:
@@ -492,6 +496,29 @@ class SymbolCoordinator:
     def _metric_order(self, status: str) -> None:
         if self.metrics is not None:
             self.metrics.order(self.symbol, status)
+
+    def _venue_failing(self, exc: Exception) -> None:
+        """After ``cycle.venue_grace_s`` of failures, stop the symbol: cancel every order
+        (retried) and trip the kill switch, which holds until an operator clears it."""
+        now = self.clock.now_ns()
+        if self._venue_down_since is None:
+            self._venue_down_since = now
+        down_s = (now - self._venue_down_since) / _NS
+        if down_s <= self.cfg.cycle.venue_grace_s or self.journal.kill_switch(self.symbol):
+            return
+        canceled = False
+        for _ in range(3):
+            try:
+                self.exchange.cancel_all(self.symbol)
+                canceled = True
+                break
+            except ExchangeError as err:
+                log.error("%s: cancel_all failed: %s", self.symbol, err)
+        self.needs_reconcile = True
+        outcome = "orders canceled" if canceled else "cancel-all FAILED, orders may rest"
+        reason = f"venue unavailable for {down_s:.0f}s ({type(exc).__name__}: {exc}); {outcome}"
+        self.journal.trip_kill_switch(self.symbol, reason, actor="coordinator")
+        log.error("%s: stopped: %s", self.symbol, reason)
 
     def emergency_stop(self, reason: str, actor: str = "operator") -> int:
         """Trip the kill switch (persisted) and cancel every open order now."""

@@ -82,3 +82,24 @@ def test_a_transient_venue_error_in_prepare_degrades_the_cycle_and_recovers(swar
         s = cycle()
         assert resting(venue) <= 2
     assert not s.data_problems and resting(venue) == 2 and not coord.needs_reconcile
+
+
+def test_a_venue_down_beyond_the_grace_period_cancels_everything_and_stops_the_symbol(
+    swarm,
+) -> None:
+    coord, venue, cycle = swarm
+    cycle()
+    assert resting(venue) == 2
+    grace = coord.cfg.cycle.venue_grace_s
+    down = int(grace // 60) + 2
+    venue.fail("fills_since", UnknownOutcome("HTTP 503"), times=down)
+    for i in range(down):
+        s = cycle()
+        assert any("venue unavailable" in p for p in s.data_problems)
+        if i < grace // 60:
+            assert coord.journal.kill_switch("BTCUSDT") is None  # within the grace period
+    ks = coord.journal.kill_switch("BTCUSDT")
+    assert ks is not None and "venue unavailable" in ks.reason and "orders canceled" in ks.reason
+    assert resting(venue) == 0
+    s = cycle()  # the venue is back, but the symbol stays stopped until an operator clears it
+    assert s.kill_switch and s.placed == 0 and resting(venue) == 0

@@ -16,9 +16,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from pydantic import Field
+from pydantic import Field, field_validator
 
-from envs.actions import Action
+from envs.actions import ACTION_NAMES, Action
 from swarm_ray.agents.clients import SERVE_APP, LocalModelClient, ModelClient, ServeModelClient
 from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
 from swarm_ray.core.config import StrictModel
@@ -48,7 +48,13 @@ class AgentConfig(StrictModel):
     """How the agents reach their models and the role rules' thresholds."""
 
     inference: str = Field(
-        "serve", pattern="^(serve|local)$", description="serve: Ray Serve; local: in the actor"
+        "serve",
+        pattern="^(serve|local|scripted)$",
+        description="serve: Ray Serve; local: in the actor; scripted: every role votes "
+        "scripted_action (no model; for fault drills and tests, never for trading)",
+    )
+    scripted_action: str = Field(
+        "quote_tight", description="scripted inference: the action every role votes"
     )
     serve_app: str = SERVE_APP
     models_dir: str = "models"
@@ -67,6 +73,13 @@ class AgentConfig(StrictModel):
     )
     llm: LLMConfig = LLMConfig(enabled=False)
     quoting: QuotingParams = QuotingParams()
+
+    @field_validator("scripted_action")
+    @classmethod
+    def _known_action(cls, v: str) -> str:
+        if v.upper() not in Action.__members__:
+            raise ValueError(f"{v!r} is not an action ({', '.join(ACTION_NAMES)})")
+        return v
 
 
 def _model_action(answer: dict[str, Any]) -> tuple[Action, float, str]:
@@ -245,12 +258,10 @@ class Agent:
         self.role = role
         self.cfg = cfg
         self.logic = make_logic(role, cfg)
-        if client is None:
-            client = (
-                ServeModelClient(self.logic.model, cfg.serve_app)
-                if cfg.inference == "serve"
-                else LocalModelClient(self.logic.model, cfg.models_dir)
-            )
+        if client is None and cfg.inference == "serve":
+            client = ServeModelClient(self.logic.model, cfg.serve_app)
+        elif client is None and cfg.inference == "local":
+            client = LocalModelClient(self.logic.model, cfg.models_dir)
         self.client = client
         self.sentiment_client = sentiment
         self._sentiment: dict[str, Sentiment] = {}
@@ -280,6 +291,9 @@ class Agent:
     async def opine_many(self, inputs: Sequence[CycleInput]) -> list[Opinion]:
         """One opinion per input, in order; one model request for all inputs with good data."""
         self.calls += 1
+        if self.cfg.inference == "scripted":
+            action = Action[self.cfg.scripted_action.upper()]
+            return [Opinion(self.role, action, 1.0, "scripted", "scripted vote") for _ in inputs]
         answers: list[dict[str, Any] | None] = [None] * len(inputs)
         note = ""
         idx = [i for i, inp in enumerate(inputs) if not inp.data_problems]

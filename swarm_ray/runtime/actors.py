@@ -350,6 +350,8 @@ class AgentActorImpl:
     async def warm_up(self) -> str:
         """One model request with a zero input, so the first cycle does not pay for connecting
         to Serve (or loading the model); returns the model version that answered."""
+        if self.agent.client is None:  # scripted votes: no model
+            return "scripted"
         dim = 20 if self.agent.role == "market_analyst" else 15
         answer = await self.agent.client.predict_many(np.zeros((1, dim), dtype=np.float32))
         return str(answer[0]["model_version"])

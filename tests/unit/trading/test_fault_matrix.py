@@ -95,3 +95,29 @@ def test_one_cycle_under_a_venue_fault_and_two_after_keep_the_invariants(
         assert not unknown, f"orders left in an unknown state: {unknown}"
         assert not coord.needs_reconcile
         journal.close()
+
+
+@pytest.mark.parametrize("fault_name,fault", FAULTS, ids=[f[0] for f in FAULTS])
+def test_cancel_all_under_a_venue_fault_still_ends_with_nothing_resting(fault_name, fault) -> None:
+    """An emergency stop's cancel-all hits the fault; the kill switch holds and the next cycles
+    cancel what rests, order by order."""
+    with FakeBinance() as fake:
+        venue = exchange_on(fake, "binance-spot")
+        journal = Journal(":memory:", run_id="matrix", clock=LiveClock())
+        spec = ObservationSpec(1e-3, 50.0, None, 0.001, 0.01, 240)
+        cfg = TradingConfig(risk={"max_position": 0.01, "max_notional": 5000})
+        quoting = QuotingParams(levels=1, size=0.001, reduce_size=0.001)
+        coord = SymbolCoordinator(SYMBOL, cfg, venue, journal, LiveClock(), spec, None, quoting)
+        coord.reconcile()
+        first = coord.act(coord.prepare(), scripted(Action.QUOTE_TIGHT))
+        assert first.placed == LADDER
+        fake.inject(Fault(method="DELETE", endpoint="openOrders", **fault))
+        for i in range(3):
+            s = coord.act(coord.prepare(), scripted(Action.EMERGENCY_STOP))
+            check_invariants(fake, journal)
+            if i == 0 and fault["kind"] in ("rate_limit", "ban"):
+                time.sleep(fault["retry_after"] + 0.1)
+        assert s.kill_switch and journal.kill_switch(SYMBOL) is not None
+        assert fake.open_order_count(SYMBOL) == 0
+        assert not [o for o in journal.orders(symbol=SYMBOL) if o.status is OrderStatus.UNKNOWN]
+        journal.close()

@@ -57,3 +57,23 @@ def test_swarms_for_several_symbols_run_across_both_nodes(two_nodes, tmp_path) -
     status = runtime.swarm_status()
     assert set(status) == set(coords)
     assert all(s["symbols"][n.split(":")[1]]["cycle"] == 5 for n, s in status.items())
+
+
+def test_parallel_backtest_spreads_strategy_days_over_the_cluster(two_nodes) -> None:
+    """``swarm-ray backtest --parallel``: strategy-days as Ray tasks on both nodes give the
+    in-process figures."""
+    from swarm_ray.core.config import load_config
+    from swarm_ray.evaluation.backtest_config import BacktestConfig
+    from swarm_ray.evaluation.runner import run_backtest
+    from swarm_ray.runtime.backtest import run_on_ray
+
+    cfg = load_config(ROOT / "configs" / "backtest.yaml", BacktestConfig)
+    files = [kline_day("17"), kline_day("18")]
+    strategies = ["fixed_spread", "avellaneda_stoikov", "risk_manager"]
+    done = []
+    par = run_backtest(cfg, files, strategies, executor=run_on_ray, progress=done.append)
+    seq = run_backtest(cfg, files, strategies)
+    assert len(done) == len(strategies) * 2
+    assert par.days == seq.days
+    for name in strategies:
+        assert par.strategies[name] == seq.strategies[name]

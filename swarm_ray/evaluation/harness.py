@@ -17,7 +17,6 @@ import logging
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
@@ -261,10 +260,6 @@ def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
         SwarmDay(day.symbol, exchange, start_ns, day.n_bars), trading, agents, spec, clients
     )
     return record
-
-
-def day_of(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000, UTC).strftime("%Y-%m-%d")
 
 
 def mean_close(files: Sequence[str]) -> float:

@@ -109,14 +109,6 @@ def _f(x: Any, fmt: str = "{:.2f}") -> str:
     return "–" if x is None else fmt.format(x)
 
 
-def _ci(point: Any, ci: Any) -> str:
-    if point is None:
-        return "–"
-    if not ci:
-        return f"{point:.2f}"
-    return f"{point:.2f} [{ci[0]:.2f}, {ci[1]:.2f}]"
-
-
 def _ci_text(ci: Any) -> str:
     return "–" if not ci else f"[{ci[0]:.1f}, {ci[1]:.1f}]"
 

@@ -13,7 +13,6 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
 
 import numpy as np
 
@@ -130,13 +129,3 @@ def _record(name: str, day: SwarmDay, summaries: list[CycleSummary], fills: list
         bid=np.array([max(s.bids) if s.bids else np.nan for s in body]),
         ask=np.array([min(s.asks) if s.asks else np.nan for s in body]),
     )
-
-
-def describe(record: DayRecord) -> dict[str, Any]:
-    """A one-line summary (for logs and progress bars)."""
-    return {
-        "date": record.date,
-        "pnl": float(record.equity[-1]),
-        "fills": len(record.fills),
-        "quoting": float(record.quoting.mean()) if len(record.quoting) else 0.0,
-    }

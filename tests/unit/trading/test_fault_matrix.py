@@ -61,6 +61,24 @@ def check_invariants(fake: FakeBinance, journal: Journal) -> None:
     assert len({f.trade_id for f in fills}) == len(fills), "a fill counted twice"
 
 
+def coordinator_on(fake: FakeBinance) -> tuple[SymbolCoordinator, Journal]:
+    """A reconciled coordinator trading BTCUSDT through python-binance on ``fake``."""
+    venue = exchange_on(fake, "binance-spot")
+    journal = Journal(":memory:", run_id="matrix", clock=LiveClock())
+    spec = ObservationSpec(1e-3, 50.0, None, 0.001, 0.01, 240)
+    cfg = TradingConfig(risk={"max_position": 0.01, "max_notional": 5000})
+    quoting = QuotingParams(levels=1, size=0.001, reduce_size=0.001)
+    coord = SymbolCoordinator(SYMBOL, cfg, venue, journal, LiveClock(), spec, None, quoting)
+    coord.reconcile()
+    return coord, journal
+
+
+def wait_out_back_off(fault: dict) -> None:
+    """Live cycles are a minute apart: let a 429/418's Retry-After pass before the next."""
+    if fault["kind"] in ("rate_limit", "ban"):
+        time.sleep(fault["retry_after"] + 0.1)
+
+
 @pytest.mark.parametrize("fault_name,fault", FAULTS, ids=[f[0] for f in FAULTS])
 @pytest.mark.parametrize("call", CALLS, ids=[f"{m} {e}" for m, e in CALLS])
 def test_one_cycle_under_a_venue_fault_and_two_after_keep_the_invariants(
@@ -68,13 +86,7 @@ def test_one_cycle_under_a_venue_fault_and_two_after_keep_the_invariants(
 ) -> None:
     method, endpoint = call
     with FakeBinance() as fake:
-        venue = exchange_on(fake, "binance-spot")
-        journal = Journal(":memory:", run_id="matrix", clock=LiveClock())
-        spec = ObservationSpec(1e-3, 50.0, None, 0.001, 0.01, 240)
-        cfg = TradingConfig(risk={"max_position": 0.01, "max_notional": 5000})
-        quoting = QuotingParams(levels=1, size=0.001, reduce_size=0.001)
-        coord = SymbolCoordinator(SYMBOL, cfg, venue, journal, LiveClock(), spec, None, quoting)
-        coord.reconcile()
+        coord, journal = coordinator_on(fake)
 
         def cycle():
             inp = coord.prepare()
@@ -84,13 +96,12 @@ def test_one_cycle_under_a_venue_fault_and_two_after_keep_the_invariants(
         assert first.placed == LADDER, first
         check_invariants(fake, journal)
         fake.set_book(SYMBOL, "60000.50", "60000.51")  # the ladder must move: cancels and places
-        kind = fault["kind"]
         fake.inject(Fault(method=method, endpoint=endpoint, **fault))
         for i in range(3):  # the faulty cycle, then two to recover
             cycle()  # never raises
             check_invariants(fake, journal)
-            if i == 0 and kind in ("rate_limit", "ban"):
-                time.sleep(fault["retry_after"] + 0.1)  # cycles are a minute apart live
+            if i == 0:
+                wait_out_back_off(fault)
         unknown = [o for o in journal.orders(symbol=SYMBOL) if o.status is OrderStatus.UNKNOWN]
         assert not unknown, f"orders left in an unknown state: {unknown}"
         assert not coord.needs_reconcile
@@ -102,21 +113,15 @@ def test_cancel_all_under_a_venue_fault_still_ends_with_nothing_resting(fault_na
     """An emergency stop's cancel-all hits the fault; the kill switch holds and the next cycles
     cancel what rests, order by order."""
     with FakeBinance() as fake:
-        venue = exchange_on(fake, "binance-spot")
-        journal = Journal(":memory:", run_id="matrix", clock=LiveClock())
-        spec = ObservationSpec(1e-3, 50.0, None, 0.001, 0.01, 240)
-        cfg = TradingConfig(risk={"max_position": 0.01, "max_notional": 5000})
-        quoting = QuotingParams(levels=1, size=0.001, reduce_size=0.001)
-        coord = SymbolCoordinator(SYMBOL, cfg, venue, journal, LiveClock(), spec, None, quoting)
-        coord.reconcile()
+        coord, journal = coordinator_on(fake)
         first = coord.act(coord.prepare(), scripted(Action.QUOTE_TIGHT))
         assert first.placed == LADDER
         fake.inject(Fault(method="DELETE", endpoint="openOrders", **fault))
         for i in range(3):
             s = coord.act(coord.prepare(), scripted(Action.EMERGENCY_STOP))
             check_invariants(fake, journal)
-            if i == 0 and fault["kind"] in ("rate_limit", "ban"):
-                time.sleep(fault["retry_after"] + 0.1)
+            if i == 0:
+                wait_out_back_off(fault)
         assert s.kill_switch and journal.kill_switch(SYMBOL) is not None
         assert fake.open_order_count(SYMBOL) == 0
         assert not [o for o in journal.orders(symbol=SYMBOL) if o.status is OrderStatus.UNKNOWN]

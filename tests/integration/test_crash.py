@@ -32,7 +32,7 @@ def write_config(tmp: Path) -> Path:
     data.update(run_id="crash", journal_dir=str(tmp / "journal"), metrics=False)
     data["exchange"]["paper"]["state_path"] = str(tmp / "paper.sqlite")
     data["agents"].update(inference="scripted", scripted_action="quote_tight")
-    data["cycle"]["start"] = "2024-08-20T12:00:00Z"  # half the day: ~720 cycles
+    data["cycle"]["start"] = "2024-08-20T06:00:00Z"  # most of the day: ~1,080 cycles
     path = tmp / "crash.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
@@ -54,9 +54,12 @@ def test_sigkilled_runs_leave_journal_and_venue_in_agreement(tmp_path) -> None:
     cfg_path = write_config(tmp_path)
     log = tmp_path / "run.log"
     rng = np.random.default_rng(7)
-    for _ in range(KILLS):
+    for k in range(KILLS):
         proc = start(cfg_path, log)
-        time.sleep(float(rng.uniform(7.0, 11.0)))  # start-up takes ~5 s, then cycles
+        deadline = time.monotonic() + 120  # start-up: Ray, the actors, reconciling
+        while log.read_text().count("swarm crash:") <= k and time.monotonic() < deadline:
+            time.sleep(0.2)
+        time.sleep(float(rng.uniform(0.3, 1.5)))  # then kill it mid-cycles
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait(timeout=30)
         time.sleep(1.0)

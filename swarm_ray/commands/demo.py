@@ -12,7 +12,8 @@ import shutil
 import time
 from pathlib import Path
 
-from swarm_ray.commands._swarm import DEFAULT_CONFIG, free_port, load_swarm_config, status_table
+from swarm_ray.commands._swarm import DEFAULT_CONFIG, free_port, load_swarm_config
+from swarm_ray.commands.views import status_table
 
 
 def register(sub: argparse._SubParsersAction) -> None:

@@ -16,7 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
-    from swarm_ray.commands._swarm import init_ray, status_table
+    from swarm_ray.commands._swarm import init_ray
+    from swarm_ray.commands.views import status_table
     from swarm_ray.runtime import swarm as runtime
 
     init_ray(args.address)

@@ -12,11 +12,11 @@
 set -euo pipefail
 
 cd "$(dirname "$0")/.."
-ADDRESS="${RAY_ADDRESS:-http://127.0.0.1:8265}"
+source scripts/cluster_env.sh   # RAY_ADDRESS, token auth, a one-line error if unreachable
 CONFIG="${TRAIN_CONFIG:-configs/train_dqn.yaml}"
 
 exec ray job submit \
-  --address "$ADDRESS" \
+  --address "$RAY_ADDRESS" \
   --working-dir . \
   --runtime-env-json '{"excludes": [".venv", ".git", "runs", "**/__pycache__"], "env_vars": {"PYTHONUNBUFFERED": "1"}}' \
   -- python -m swarm_ray train --config "$CONFIG" "$@"

@@ -9,6 +9,7 @@ import sys
 from collections.abc import Sequence
 
 from swarm_ray.core.config import ConfigError
+from swarm_ray.core.errors import CommandError
 
 # command name -> module that implements it
 COMMANDS: dict[str, str] = {
@@ -52,6 +53,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as exc:
         print(f"configuration error:\n{exc}", file=sys.stderr)
         return 2
+    except CommandError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130

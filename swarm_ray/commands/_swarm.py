@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import os
+import logging
 import socket
 from typing import Any
 
@@ -17,21 +17,17 @@ def load_swarm_config(path: str, **overrides: Any) -> SwarmConfig:
     return cfg.model_copy(update=overrides) if overrides else cfg
 
 
-def init_ray(address: str | None, num_cpus: int | None = None) -> None:
+def init_ray(address: str | None, num_cpus: int | None = None, *, hidden: bool = False) -> None:
     """Attach to the cluster at ``address`` (or ``RAY_ADDRESS``, as under ``ray job submit``),
-    else start a local one. The swarm's own namespace keeps its actors findable."""
-    import ray
-
+    with its token, else start a local one. The swarm's own namespace keeps its actors
+    findable; ``hidden`` drivers (status, stop) stay out of the Ray Jobs list."""
     from swarm_ray.runtime.actors import NAMESPACE
+    from swarm_ray.runtime.connect import HIDDEN_NAMESPACE, connect
 
-    if ray.is_initialized():
-        return
-    address = address or os.environ.get("RAY_ADDRESS")
-    kwargs: dict[str, Any] = {"namespace": NAMESPACE, "log_to_driver": False}
-    if address:
-        ray.init(address=address, **kwargs)
+    if hidden:  # a quick look: no job in the Jobs list, no "connecting" lines
+        connect(address, namespace=HIDDEN_NAMESPACE, logging_level=logging.WARNING)
     else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, **kwargs)
+        connect(address, num_cpus=num_cpus, namespace=NAMESPACE)
 
 
 def free_port() -> int:

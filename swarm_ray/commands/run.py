@@ -28,6 +28,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--yes-mainnet", action="store_true", help="confirm a mainnet config (real money)"
     )
+    p.add_argument("--check", action="store_true", help="check the config and exit")
     p.set_defaults(func=run)
 
 
@@ -42,8 +43,12 @@ def run(args: argparse.Namespace) -> int:
     if cfg.exchange.is_mainnet and not args.yes_mainnet:
         print("this config trades real money on mainnet; pass --yes-mainnet to mean it")
         return 2
+    if args.check:
+        print(f"{args.config}: ok (run {cfg.run_id}, {', '.join(cfg.symbols)} on "
+              f"{cfg.exchange.kind}, journal {cfg.journal_dir})")  # fmt: skip
+        return 0
     init_ray(args.address)
-    runtime.ensure_models_served(cfg, http_port=args.http_port)
+    deployed = runtime.ensure_models_served(cfg, http_port=args.http_port)
     handles = runtime.start_swarm(cfg)
     coords = {n: h for n, h in handles.items() if n.startswith("coordinator:")}
     print(f"swarm {cfg.run_id}: {', '.join(coords)} on {cfg.exchange.kind}", flush=True)
@@ -82,6 +87,9 @@ def run(args: argparse.Namespace) -> int:
                         )
     except KeyboardInterrupt:
         print("stopping after the current cycle...", flush=True)
-        ray.get([h.stop.remote() for h in coords.values()])
+        ray.get([h.stop.remote(False, "interrupted (Ctrl-C or SIGTERM)") for h in coords.values()])
         return 130
+    finally:
+        if deployed:  # leave the cluster's CPUs to the next job
+            runtime.release_models()
     return code

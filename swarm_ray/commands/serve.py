@@ -96,17 +96,10 @@ def run(args: argparse.Namespace) -> int:
 
 
 def connect(address: str | None, num_cpus: int | None = None) -> None:
-    """``ray.init``; with an explicit cluster address, token auth is used when a token exists,
-    as Ray itself does for ``auto`` (Ray 2.60 enables token auth by default)."""
-    import ray
+    """``ray.init`` with the cluster's token (Ray 2.60 enables token auth by default)."""
+    from swarm_ray.runtime.connect import connect as connect_ray
 
-    if address not in (None, "auto"):
-        from ray._private.authentication.authentication_token_setup import (
-            maybe_enable_token_auth_if_token_available,
-        )
-
-        maybe_enable_token_auth_if_token_available(warn_if_disabled=False)
-    ray.init(address=address, num_cpus=num_cpus if address is None else None)
+    connect_ray(address, num_cpus=num_cpus, include_dashboard=None)  # the dashboard: Ray's default
 
 
 def _interrupt(signum: int, frame: object) -> None:

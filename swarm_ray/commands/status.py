@@ -20,7 +20,7 @@ def run(args: argparse.Namespace) -> int:
     from swarm_ray.commands.views import status_table
     from swarm_ray.runtime import swarm as runtime
 
-    init_ray(args.address)
+    init_ray(args.address, hidden=True)
     statuses = runtime.swarm_status()
     if args.json:
         print(json.dumps(statuses, indent=2, default=str))

@@ -55,10 +55,9 @@ def run(args: argparse.Namespace) -> int:
 
         started = False
         if not ray.is_initialized():
-            if args.address:
-                ray.init(address=args.address)
-            else:
-                ray.init(num_cpus=args.num_cpus, include_dashboard=False)
+            from swarm_ray.runtime.connect import connect
+
+            connect(args.address, num_cpus=args.num_cpus)
             started = True
         try:
             results = run_dqn_experiment(

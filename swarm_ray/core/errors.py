@@ -11,9 +11,16 @@
 
 Messages never carry request headers or bodies, so no key or signature can leak through an
 exception.
+
+``CommandError`` is the other kind: a failure a command reports in one line, without a
+traceback (a cluster that cannot be reached, a folder with no journal).
 """
 
 from __future__ import annotations
+
+
+class CommandError(Exception):
+    """A failure whose message is the whole story for the user of a command."""
 
 
 class ExchangeError(Exception):

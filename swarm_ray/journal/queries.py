@@ -175,6 +175,17 @@ class JournalQueries:
 
     # -- operator stop requests
 
+    def stop_requests(self, symbol: str | None = None) -> list[StopRequest]:
+        """Every stop request that concerns ``symbol`` (its own and the global ones; ``None``:
+        all), oldest first: who asked, why, when (wall time), whether an emergency."""
+        sql = "SELECT id, scope, emergency, reason, requested_by, requested_ns FROM stop_requests"
+        args: tuple[Any, ...] = ()
+        if symbol is not None:
+            sql += " WHERE scope IN (?, ?)"
+            args = (to_scope(symbol), GLOBAL_SCOPE)
+        rows = self._conn.execute(sql + " ORDER BY id", args).fetchall()
+        return [StopRequest(r[0], from_scope(r[1]), bool(r[2]), r[3], r[4], r[5]) for r in rows]
+
     def pending_stop(self, symbol: str, *, since_ns: int = 0) -> StopRequest | None:
         """The oldest stop request for ``symbol`` (or every symbol) made at or after
         ``since_ns`` that this symbol has not acknowledged. A coordinator passes its run's

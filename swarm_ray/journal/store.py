@@ -127,6 +127,9 @@ class Journal(JournalQueries):
         self.read_only = read_only
         self.run_id = run_id or uuid.uuid4().hex[:12]
         self._clock: Clock = clock or LiveClock()
+        # operator events (kill switch, stop requests) are stamped with wall time even when the
+        # cycles run on a replay's clock: "when was it tripped" means now, not in the data
+        self._wall: Clock = LiveClock()
         self._run_registered = False
         in_memory = self.path == ":memory:"
         if read_only:
@@ -453,7 +456,7 @@ class Journal(JournalQueries):
             conn.execute(
                 "INSERT INTO kill_switch_events (scope, event, reason, actor, time_ns)"
                 " VALUES (?, 'trip', ?, ?, ?)",
-                (scope, reason, actor, self._clock.now_ns()),
+                (scope, reason, actor, self._wall.now_ns()),
             )
         state = self._kill_state(scope)
         assert state is not None
@@ -471,7 +474,7 @@ class Journal(JournalQueries):
             conn.execute(
                 "INSERT INTO kill_switch_events (scope, event, reason, actor, time_ns)"
                 " VALUES (?, 'clear', ?, ?, ?)",
-                (scope, reason or "cleared by operator", operator, self._clock.now_ns()),
+                (scope, reason or "cleared by operator", operator, self._wall.now_ns()),
             )
             return True
 
@@ -491,7 +494,7 @@ class Journal(JournalQueries):
             cur = conn.execute(
                 "INSERT INTO stop_requests (scope, emergency, reason, requested_by, requested_ns)"
                 " VALUES (?, ?, ?, ?, ?)",
-                (to_scope(symbol), int(emergency), reason, requested_by, self._clock.now_ns()),
+                (to_scope(symbol), int(emergency), reason, requested_by, self._wall.now_ns()),
             )
             assert cur.lastrowid is not None
             return cur.lastrowid
@@ -502,5 +505,5 @@ class Journal(JournalQueries):
         with self._tx() as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO stop_acks (stop_id, symbol, acked_ns) VALUES (?, ?, ?)",
-                (request_id, symbol, self._clock.now_ns()),
+                (request_id, symbol, self._wall.now_ns()),
             )

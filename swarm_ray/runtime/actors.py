@@ -95,6 +95,8 @@ class CoordinatorImpl:
             from swarm_ray.runtime.metrics import SwarmMetrics
 
             metrics = SwarmMetrics()
+            for s in self.symbols:
+                metrics.declare(s, ROLES)
         spec = observation_spec(resolve_path(cfg.models_dir))
         if paper:
             self._next_ns = self._paper_start_ns()
@@ -250,14 +252,20 @@ class CoordinatorImpl:
     async def history_since(self, index: int = 0) -> list[dict[str, Any]]:
         return self.history[index:]
 
-    async def stop(self, emergency: bool = False, reason: str = "operator stop") -> dict[str, Any]:
+    async def stop(
+        self, emergency: bool = False, reason: str = "operator stop", operator: str = "operator"
+    ) -> dict[str, Any]:
         """Stop after the current cycle; ``emergency`` also trips the kill switch and cancels
-        every open order now."""
+        every open order now. The request (who, why, when) goes into the journal."""
         self.stopping = True
-        if emergency:
-            self._start()
-            for c in self.coords.values():
-                c.emergency_stop(reason)
+        self._start()
+        for s, c in self.coords.items():
+            request = self.journal.request_stop(
+                s, emergency=emergency, reason=reason, requested_by=operator
+            )
+            if emergency:
+                c.emergency_stop(reason, actor=operator)
+            self.journal.acknowledge_stop(request, s)
         return self.status_sync()
 
     async def clear_kill_switch(self, operator: str, symbol: str | None = None) -> list[str]:
@@ -312,6 +320,9 @@ class CoordinatorImpl:
                 "quoting": c.quoting.model_dump(),
             }
         return out
+
+    async def traded_symbols(self) -> list[str]:
+        return list(self.symbols)
 
     async def journal_path(self) -> str:
         self._start()

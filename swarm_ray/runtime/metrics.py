@@ -153,6 +153,13 @@ class SwarmMetrics:
         self._inventory.set(float(inventory), tags)
         self._pnl.set(float(pnl), tags)
 
+    def declare(self, symbol: str, agents: Any = ()) -> None:
+        """Export the event counters at zero for ``symbol`` (and each agent) from the start, so
+        a dashboard panel of agent timeouts or data faults reads 0, not "No data"."""
+        self._faults._record(0.0, {"symbol": symbol})  # Counter.inc refuses 0
+        for agent in agents:
+            self._timeouts._record(0.0, {"symbol": symbol, "agent": str(agent)})
+
     def order(self, symbol: str, status: Any) -> None:
         self._orders.inc(1, {"symbol": symbol, "status": _tag(status)})
 

@@ -29,7 +29,9 @@ __all__ = [
     "AgentActor",
     "CoordinatorActor",
     "coordinator_name",
+    "coordinator_symbols",
     "ensure_models_served",
+    "release_models",
     "start_swarm",
     "swarm_status",
 ]
@@ -42,7 +44,8 @@ log = logging.getLogger(__name__)
 
 def ensure_models_served(cfg: SwarmConfig, http_port: int | None = None) -> bool:
     """Deploy the model app from ``configs/serve.yaml`` (its tuned settings, with this run's
-    registry and HTTP port) unless it is already running; False when inference is local."""
+    registry and HTTP port) unless it is already running. True when this call deployed it: the
+    caller then owns it and hands it back with :func:`release_models` when the run ends."""
     if cfg.agents.inference != "serve":
         return False
     from ray import serve
@@ -55,12 +58,26 @@ def ensure_models_served(cfg: SwarmConfig, http_port: int | None = None) -> bool
     except Exception:  # Serve not started on this cluster yet
         apps = {}
     if APP_NAME in apps and apps[APP_NAME].status == "RUNNING":
-        return True
+        return False
     config = configure(
         load_deploy_config(), port=http_port, models_dir=str(resolve_path(cfg.models_dir))
     )
     deploy(config)
     return True
+
+
+def release_models() -> None:
+    """Delete the model app so that a finished run leaves the cluster's CPUs to the next job
+    (a Serve app outlives the driver that deployed it). Serve itself (its controller and
+    proxies, which hold no CPU) stays up for other apps."""
+    from ray import serve
+
+    from serve.app import APP_NAME
+
+    try:
+        serve.delete(APP_NAME)
+    except Exception as exc:  # the run is over either way; say what was left behind
+        log.warning("could not remove the model app %r: %s", APP_NAME, exc)
 
 
 def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
@@ -126,6 +143,17 @@ def find_coordinators() -> dict[str, Any]:
     for a in list_named_actors(all_namespaces=True):
         if a.get("namespace") == NAMESPACE and a["name"].startswith("coordinator:"):
             out[a["name"]] = ray.get_actor(a["name"], namespace=NAMESPACE)
+    return out
+
+
+def coordinator_symbols(handles: dict[str, Any], timeout_s: float = 10.0) -> dict[str, tuple]:
+    """The symbols each coordinator trades, by coordinator name (those that answer)."""
+    out = {}
+    for name, h in handles.items():
+        try:
+            out[name] = tuple(ray.get(h.traded_symbols.remote(), timeout=timeout_s))
+        except Exception as exc:  # a dead coordinator trades nothing now
+            log.warning("%s did not answer: %s", name, exc)
     return out
 
 

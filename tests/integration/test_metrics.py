@@ -95,3 +95,23 @@ def test_prometheus_endpoint_exposes_every_swarm_series(metrics_port):
     assert decisions and float(decisions.group(1)) >= 1
     assert re.search(r'^ray_swarm_kill_switch\{[^}]*symbol="BTCUSDT"[^}]*\} 1\.0', body, re.M)
     assert 'symbol="ETHUSDT"' in body  # the actor's series, through the same agent
+
+
+def test_declared_event_counters_are_exported_at_zero_before_any_event(metrics_port):
+    SwarmMetrics().declare("SOLUSDT", ("risk_manager", "execution_agent"))
+    pattern = {
+        "faults": r'^ray_swarm_data_faults_total\{[^}]*symbol="SOLUSDT"[^}]*\} (\S+)',
+        "timeouts": r'^ray_swarm_agent_timeouts_total\{[^}]*agent="risk_manager"[^}]*'
+        r'symbol="SOLUSDT"[^}]*\} (\S+)',
+    }
+    deadline, found = time.monotonic() + 30, {}
+    while time.monotonic() < deadline:
+        body = _scrape(metrics_port) or ""
+        found = {k: re.search(p, body, re.MULTILINE) for k, p in pattern.items()}
+        if all(found.values()):
+            break
+        time.sleep(1)
+    if not body:
+        pytest.skip(f"Ray's metrics agent never answered on port {metrics_port}")
+    assert all(found.values()), f"not exported: {[k for k, v in found.items() if not v]}"
+    assert {k: float(m.group(1)) for k, m in found.items()} == {"faults": 0.0, "timeouts": 0.0}

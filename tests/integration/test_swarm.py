@@ -206,7 +206,14 @@ def test_emergency_stop_trips_a_kill_switch_that_survives_restart_until_cleared(
     cfg = swarm_config(tmp_path, "FFFUSDT")
     coord, _ = start(cfg)
     run(coord, 70)
-    ray.get(coord.stop.remote(True, "test emergency"))
+    before = time.time_ns()
+    ray.get(coord.stop.remote(True, "test emergency", "alice"))
+    with journal(cfg) as j:  # who, why and when (wall time, not the replay's) are recorded
+        ks = j.kill_switch("FFFUSDT")
+        assert (ks.reason, ks.tripped_by) == ("test emergency", "alice")
+        assert before <= ks.tripped_ns <= time.time_ns()
+        (stop,) = j.stop_requests("FFFUSDT")
+        assert (stop.emergency, stop.reason, stop.requested_by) == (True, "test emergency", "alice")
     ex = venue(cfg)
     assert ex.open_orders("FFFUSDT") == []
     ex.close()

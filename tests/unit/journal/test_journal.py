@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import threading
+import time
 from decimal import Decimal
 from pathlib import Path
 
@@ -362,7 +363,23 @@ def test_stop_request_is_pending_per_symbol_until_acknowledged(journal):
     journal.acknowledge_stop(global_id, SYMBOL)
     assert journal.pending_stop(SYMBOL) is None
     assert journal.pending_stop("ETHUSDT").id == global_id
-    assert journal.pending_stop("ETHUSDT", since_ns=10**18) is None
+    # stop requests are stamped with wall time: one older than a run's start does not stop it
+    assert journal.pending_stop("ETHUSDT", since_ns=time.time_ns() + 60 * 10**9) is None
+
+
+def test_operator_events_carry_wall_time_while_cycles_carry_the_replay_clock(tmp_path):
+    from swarm_ray.core.clock import SimulatedClock
+
+    clock = SimulatedClock(1_724_133_600 * 10**9)  # 2024-08-20 06:00 UTC, a replayed day
+    with Journal(tmp_path / "j.sqlite", run_id="replay", clock=clock) as j:
+        before = time.time_ns()
+        j.trip_kill_switch(SYMBOL, "operator emergency stop", actor="alice")
+        stop = j.request_stop(SYMBOL, reason="end of day", requested_by="bob")
+        after = time.time_ns()
+        assert before <= j.kill_switch(SYMBOL).tripped_ns <= after
+        assert j.kill_switch(SYMBOL).tripped_by == "alice"
+        assert before <= j.pending_stop(SYMBOL).requested_ns <= after
+        assert j.pending_stop(SYMBOL).id == stop
 
 
 # ----------------------------------------------------------------------------- explanations

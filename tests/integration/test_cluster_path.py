@@ -1,0 +1,200 @@
+"""The cluster page of the docs, walked through on a real token-auth head node.
+
+A ``ray start --head`` in its own session, home folder and temp dir, with Ray 2.60's token
+authentication on (a token in that home's ``~/.ray/auth_token``, as any earlier local Ray run
+leaves one), is driven only through the commands the docs give: ``scripts/submit_swarm.sh``,
+``swarm-ray status/stop --address``, ``explain`` and ``kill-switch``. No test here imports Ray
+into the pytest process, so the head is the only cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class Head:
+    gcs: str
+    dashboard: str
+    home: Path
+    token: str
+
+    def env(self, home: Path | None = None, **extra: str) -> dict[str, str]:
+        """A user's shell on the head node: the project's Python first on PATH, no Ray
+        variables of the test run."""
+        env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}
+        env.update(HOME=str(home or self.home), PATH=f"{BIN}:{env.get('PATH', '')}")
+        env.update(extra)
+        return env
+
+
+def _dashboard_up(url: str, token: str) -> bool:
+    req = urllib.request.Request(f"{url}/api/version", headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="module")
+def head(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    token = secrets.token_hex(16)
+    (home / ".ray").mkdir()
+    (home / ".ray" / "auth_token").write_text(token)
+    temp_dir = tempfile.mkdtemp(prefix="srh", dir="/tmp")  # short: Ray's socket paths
+    gcs_port, dash_port = _free_port(), _free_port()
+    h = Head(f"127.0.0.1:{gcs_port}", f"http://127.0.0.1:{dash_port}", home, token)
+    log = open(home / "head.log", "w")  # noqa: SIM115 - closed at teardown
+    proc = subprocess.Popen(
+        [str(BIN / "ray"), "start", "--head", "--block", f"--port={gcs_port}",
+         f"--dashboard-port={dash_port}", "--dashboard-host=127.0.0.1", "--num-cpus=2",
+         f"--temp-dir={temp_dir}", "--disable-usage-stats"],
+        env=h.env(), stdout=log, stderr=subprocess.STDOUT, start_new_session=True, cwd=home,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 90
+        while not _dashboard_up(h.dashboard, token):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                pytest.fail(f"the head node did not start:\n{(home / 'head.log').read_text()}")
+            time.sleep(1)
+        yield h
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(10)
+        log.close()
+        shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _run(args: list[str], env: dict[str, str], timeout: float = 120, cwd: Path = ROOT):
+    t0 = time.monotonic()
+    p = subprocess.run(args, env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return p, time.monotonic() - t0
+
+
+def _swarm_ray(*args: str) -> list[str]:
+    return [str(BIN / "swarm-ray"), *args]
+
+
+def test_head_node_has_token_auth_on(head):
+    req = urllib.request.Request(f"{head.dashboard}/api/version")
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=5)
+    assert err.value.code == 401
+
+
+def test_status_attaches_with_the_token_ray_left_in_home(head):
+    p, took = _run(_swarm_ray("status", "--address", head.gcs), head.env())
+    assert p.returncode == 1, p.stderr
+    assert p.stdout.strip() == "no swarm is running on this cluster"
+    assert "Traceback" not in p.stderr and "AuthenticationError" not in p.stderr
+    assert took < 30
+
+
+def test_without_the_token_status_fails_in_one_line_within_seconds(head, tmp_path):
+    p, took = _run(_swarm_ray("status", "--address", head.gcs), head.env(home=tmp_path))
+    assert p.returncode == 1
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), p.stderr
+    assert "authentication token" in lines[0] and "auth_token" in lines[0]
+    assert head.token not in p.stderr + p.stdout
+    assert took < 15
+
+
+def test_a_wrong_token_is_named_as_refused(head, tmp_path):
+    env = head.env(home=tmp_path, RAY_AUTH_TOKEN=secrets.token_hex(16))
+    p, _ = _run(_swarm_ray("status", "--address", head.gcs), env)
+    assert p.returncode == 1
+    assert "refused this machine's authentication token" in p.stderr
+    assert env["RAY_AUTH_TOKEN"] not in p.stderr + p.stdout
+
+
+def test_an_unreachable_cluster_is_one_line_within_seconds(head):
+    for command in (["status"], ["stop"], ["run", "--cycles", "1"]):
+        p, took = _run(_swarm_ray(*command, "--address", f"127.0.0.1:{_free_port()}"), head.env())
+        assert p.returncode == 1, (command, p.stdout, p.stderr)
+        lines = p.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot reach the Ray cluster" in lines[0], (command, lines)
+        assert took < 15, (command, took)
+
+
+def test_run_checks_the_config_before_connecting(head, tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("symbols: [ETHUSDT]\n")
+    p, took = _run(_swarm_ray("run", "--config", str(bad), "--address", head.gcs), head.env())
+    assert p.returncode == 2
+    assert "symbols: the paper exchange has no data for ['ETHUSDT']" in p.stderr
+    assert "Connecting" not in p.stderr and took < 15
+
+
+def test_submit_script_refuses_an_unreachable_dashboard_in_one_line(head):
+    env = head.env(RAY_ADDRESS=f"http://127.0.0.1:{_free_port()}")
+    p, took = _run(["bash", "scripts/submit_swarm.sh", "--cycles", "1"], env)
+    assert p.returncode == 1
+    assert p.stderr.strip().splitlines() == [
+        line for line in p.stderr.strip().splitlines() if line.startswith("error: cannot reach")
+    ]
+    assert took < 30
+
+
+def test_submitted_swarm_runs_and_status_stays_out_of_the_jobs_list(head):
+    env = head.env(RAY_ADDRESS=head.dashboard)
+    p, _ = _run(["bash", "scripts/submit_swarm.sh", "--cycles", "4"], env, timeout=300)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    assert "coordinator:BTCUSDT: finished after 4 cycles" in p.stdout
+    assert "succeeded" in p.stdout + p.stderr
+    for _ in range(2):
+        _run(_swarm_ray("status", "--address", head.gcs), head.env())
+    req = urllib.request.Request(
+        f"{head.dashboard}/api/jobs/", headers={"Authorization": f"Bearer {head.token}"}
+    )
+    with urllib.request.urlopen(req, timeout=10) as r:
+        jobs = json.loads(r.read())
+    entrypoints = [j.get("entrypoint") or "" for j in jobs]
+    assert sum("swarm_ray run" in e for e in entrypoints) == 1, entrypoints
+    assert not any("status" in e for e in entrypoints), entrypoints
+    # the run handed the model app's CPUs back when it ended
+    script = (
+        "import time, ray\n"
+        "from swarm_ray.runtime.connect import connect\n"
+        f"connect({head.gcs!r}, namespace='_ray_internal_test')\n"
+        "for _ in range(30):\n"
+        "    cpu = ray.available_resources().get('CPU', 0)\n"
+        "    if cpu >= 1.9: break\n"
+        "    time.sleep(1)\n"
+        "print(cpu)"
+    )
+    p, _ = _run([str(BIN / "python"), "-c", script], head.env())
+    assert p.returncode == 0, p.stderr
+    assert float(p.stdout.strip().splitlines()[-1]) >= 1.9

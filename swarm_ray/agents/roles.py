@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -319,4 +320,6 @@ class Agent:
             else:
                 op = self.logic.opinion(inp, ans, note)
             out.append(op)
+        for k, i in enumerate(idx):  # what the model saw goes into the journal with the vote
+            out[i] = replace(out[i], features=tuple(rows[k].tolist()))
         return out

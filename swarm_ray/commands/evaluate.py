@@ -7,6 +7,7 @@ import json
 import sys
 
 from swarm_ray.core.config import ConfigError, load_config, resolve_path
+from swarm_ray.core.storage import storage_root
 
 DEFAULT_CONFIG = "configs/evaluate.yaml"
 
@@ -82,16 +83,19 @@ def _run_data(args: argparse.Namespace) -> int:
             print(f"error: data file not found: {f}", file=sys.stderr)
             return 2
     extra = registry_agents(args.models) if args.models else []
+    # policies by name and registry version, as the model cards name them
+    labels = {a.name: f"{a.name} {a.policy.version}" for a in extra if a.policy.version}
     results, runs, fitted = _evaluate_with_progress(files, cfg, quiet=args.json, extra_agents=extra)
     report = None
     if args.out:
         from swarm_ray.evaluation.report_backtest import write_report
 
-        report = write_report(args.out, results, runs, files, fitted)
+        out = storage_root().local_path(args.out, "--out")
+        report = write_report(out, results, runs, files, fitted, labels)
     if args.json:
         print(json.dumps(results))
         return 0
-    _print_table(results, fitted)
+    _print_table(results, fitted, labels)
     if report:
         print(f"report: {report}")
     return 0
@@ -101,7 +105,7 @@ def registry_agents(models: str) -> list:
     """One agent per policy of the registry at ``models`` (newest version of each)."""
     from swarm_ray.registry import load_policy_agents
 
-    path = resolve_path(models)
+    path = storage_root().registry(models, "--models")
     if not path.is_dir():
         raise ConfigError(f"--models: no model registry at {models}")
     agents = load_policy_agents(path)
@@ -127,20 +131,20 @@ def _evaluate_with_progress(files, cfg, quiet: bool, extra_agents=()):
         )
 
 
-def _print_table(results: dict[str, dict[str, float]], fitted: dict) -> None:
+def _print_table(
+    results: dict[str, dict[str, float]], fitted: dict, labels: dict[str, str]
+) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from swarm_ray.evaluation.report_backtest import METRIC_COLUMNS
+    from swarm_ray.evaluation.report_backtest import METRIC_COLUMNS, metric_cell
 
     table = Table(title="Backtest on real days (net of fees)")
     table.add_column("strategy", no_wrap=True)
     for col in METRIC_COLUMNS:
         table.add_column(col, justify="right")
     for name, m in results.items():
-        table.add_row(
-            name, *(f"{m[c]:.0f}" if c == "fills" else f"{m[c]:.4g}" for c in METRIC_COLUMNS)
-        )
+        table.add_row(labels.get(name, name), *(metric_cell(c, m) for c in METRIC_COLUMNS))
     console = Console()
     console.width = max(console.width, 110)  # keep strategy names whole in pipes and CI logs
     console.print(table)

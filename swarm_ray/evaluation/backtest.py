@@ -120,7 +120,7 @@ def evaluate_as2008(episodes: int = 1000, seed: int = 0, gamma: float = 0.1) -> 
 
 
 def backtest_metrics(run: Run, periods_per_year: float) -> dict[str, float]:
-    """pnl, sharpe, sortino (annualised from per-bar PnL), max_drawdown, map, fills."""
+    """pnl, sharpe, sortino (annualised from per-bar PnL), max_drawdown, map, fills, quoting."""
     dw = np.diff(run.wealth, axis=0).T.reshape(-1)  # path after path: days in order
     equity = np.concatenate([[0.0], np.cumsum(dw)])
     sd = float(np.std(dw))
@@ -135,6 +135,8 @@ def backtest_metrics(run: Run, periods_per_year: float) -> dict[str, float]:
         "map": float(np.mean(np.abs(run.inventory))),
         "fills": int(run.fills.sum()),
         "final_inventory": float(run.inventory[-1].sum()),
+        # share of bars with a quote on the book (market making, not standing aside)
+        "quoting": float(np.mean(~(np.isnan(run.bid) & np.isnan(run.ask)))),
     }
 
 

@@ -11,17 +11,32 @@ import numpy as np
 from swarm_ray.evaluation.backtest import Run
 from swarm_ray.evaluation.plots import plot_lines, plt, save_figure
 
-METRIC_COLUMNS = ("pnl", "sharpe", "sortino", "max_drawdown", "map", "fills")
+METRIC_COLUMNS = ("pnl", "sharpe", "sortino", "max_drawdown", "map", "fills", "quoting")
 
 
-def metrics_table(results: dict[str, dict[str, float]]) -> str:
-    """A markdown table, one row per strategy."""
+def metric_cell(column: str, metrics: dict[str, float]) -> str:
+    """One cell of the metrics table, as the CLI and the report print it."""
+    v = metrics.get(column)
+    if v is None:
+        return ""
+    if column == "fills":
+        return f"{v:.0f}"
+    if column == "quoting":
+        return f"{v:.0%}"
+    return f"{v:.4g}"
+
+
+def metrics_table(
+    results: dict[str, dict[str, float]], labels: dict[str, str] | None = None
+) -> str:
+    """A markdown table, one row per strategy (``labels``: a display name per strategy, such
+    as a policy's registry version)."""
     head = "| strategy | " + " | ".join(METRIC_COLUMNS) + " |"
     rule = "|---" * (len(METRIC_COLUMNS) + 1) + "|"
     rows = [head, rule]
     for name, m in results.items():
-        cells = [f"{m[c]:.0f}" if c == "fills" else f"{m[c]:.4g}" for c in METRIC_COLUMNS]
-        rows.append(f"| {name} | " + " | ".join(cells) + " |")
+        cells = [metric_cell(c, m) for c in METRIC_COLUMNS]
+        rows.append(f"| {(labels or {}).get(name, name)} | " + " | ".join(cells) + " |")
     return "\n".join(rows)
 
 
@@ -66,6 +81,7 @@ def write_report(
     runs: Sequence[Run],
     files: Sequence[str],
     fitted: dict[str, Any],
+    labels: dict[str, str] | None = None,
     notes: str = "",
 ) -> Path:
     """Write ``report.md`` and its PNG plots under ``out``; returns the report's path."""
@@ -80,14 +96,15 @@ def write_report(
 
 Replay of real Binance 1-minute klines; each file is one episode. PnL is in the quote currency,
 net of maker and taker fees; Sharpe and Sortino are annualised from per-bar PnL; `map` is the
-mean absolute position (base asset); `max_drawdown` is in the quote currency.
+mean absolute position (base asset); `max_drawdown` is in the quote currency; `quoting` is the
+share of bars with a quote on the book.
 
 Days evaluated:
 {days}
 
 Avellaneda-Stoikov parameters (fitted on days not evaluated): {fit}
 
-{metrics_table(results)}
+{metrics_table(results, labels)}
 
 {notes}
 

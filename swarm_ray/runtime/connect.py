@@ -164,8 +164,11 @@ def connect(
     address = address or os.environ.get("RAY_ADDRESS") or None
     init = {"namespace": namespace, "log_to_driver": False, **kwargs}
     if address is None:
-        # token auth on, as Ray 2.60 does for a new cluster, without its warning
-        os.environ.setdefault("RAY_AUTH_MODE", "token")
+        if os.environ.get("RAY_AUTH_MODE") is None:
+            # token auth on, as Ray 2.60 does for a new cluster, without its warning
+            from ray._private.authentication import authentication_token_setup as setup
+
+            setup._enable_token_auth()
         ray.init(num_cpus=num_cpus, include_dashboard=include_dashboard, **init)
         return
     if address.startswith(("http://", "https://")):

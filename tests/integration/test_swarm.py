@@ -294,3 +294,38 @@ def test_backtest_swarm_path_makes_the_coordinators_decisions_cycle_for_cycle(
     assert got_bids == live_bids  # prices on the tick grid: equal, not close
     assert rec.position.tolist() == pytest.approx([h["position"] for h in hist[:n]])
     assert sum(h["bids"] != [] or h["asks"] != [] for h in hist[:n]) > 0
+
+
+def test_python_api_starts_watches_and_stops_a_swarm(cluster, tmp_path) -> None:
+    from swarm_ray import Swarm
+
+    cfg = swarm_config(tmp_path, "APIUSDT")
+    with Swarm(cfg) as swarm:
+        assert "not started" in repr(swarm)
+        swarm.start()  # until stopped
+        assert swarm.running and "running" in repr(swarm)
+        deadline = time.monotonic() + 60
+        st: dict[str, Any] = {}
+        while time.monotonic() < deadline:  # the actor opens its venue and journal first
+            st = swarm.status()["coordinator:APIUSDT"]["symbols"].get("APIUSDT") or {}
+            if st.get("cycle", 0) >= 3:
+                break
+            time.sleep(0.2)
+        assert st["cycle"] >= 3 and st["last"]["action"]
+        swarm.stop(reason="api test", operator="carol")
+        assert not swarm.running
+        assert swarm.finished["coordinator:APIUSDT"]["cycles"] >= 3
+    with journal(cfg) as j:
+        (stop,) = j.stop_requests("APIUSDT")
+        assert (stop.emergency, stop.reason, stop.requested_by) == (False, "api test", "carol")
+
+
+def test_python_api_checks_the_config_before_connecting() -> None:
+    from swarm_ray import Swarm
+    from swarm_ray.core.config import ConfigError
+
+    with pytest.raises(ConfigError, match=r"symbols: the paper exchange has no data"):
+        Swarm({"symbols": ["ZZZUSDT"]})
+    with pytest.raises(ConfigError, match="mainnet"):
+        Swarm({"symbols": ["BTCUSDT"], "exchange": {"kind": "binance-spot", "testnet": False,
+                                                    "allow_mainnet": True}})  # fmt: skip

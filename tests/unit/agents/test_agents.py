@@ -58,3 +58,20 @@ def test_analyst_fuses_network_and_sentiment_by_confidence() -> None:
     assert analyst.opinion(cycle(), answer, sentiment=bear).action is Action.SKEW_SELL
     flat = {**answer, "probabilities": [0.1, 0.2, 0.4, 0.2, 0.1]}
     assert analyst.opinion(cycle(), flat).action is Action.QUOTE_TIGHT
+
+
+def test_an_agents_votes_carry_the_features_its_model_saw() -> None:
+    """With the shipped registry in process: each vote on good data carries the model's input
+    (the journal keeps it for ``explain``); a vote on bad data carries none."""
+    import asyncio
+
+    from swarm_ray.agents.roles import Agent
+    from tests.conftest import ROOT
+
+    cfg = AgentConfig(inference="local", models_dir=str(ROOT / "models"))
+    agent = Agent("risk_manager", cfg)
+    obs = tuple(0.01 * i for i in range(15))  # the shipped policies observe 15 features
+    good, bad = cycle(observation=obs), cycle(observation=obs, data_problems=("stale book",))
+    ops = asyncio.run(agent.opine_many([good, bad]))
+    assert ops[0].features == pytest.approx(obs, abs=1e-6)
+    assert ops[1].features == ()

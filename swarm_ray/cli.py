@@ -10,6 +10,7 @@ from collections.abc import Sequence
 
 from swarm_ray.core.config import ConfigError
 from swarm_ray.core.errors import CommandError
+from swarm_ray.core.logs import configure_logging
 
 # command name -> module that implements it
 COMMANDS: dict[str, str] = {
@@ -33,6 +34,13 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         prog="swarm-ray",
         description="A swarm of learned market-making agents on Ray.",
     )
+    parser.add_argument(
+        "--log-format",
+        choices=("text", "json"),
+        default="text",
+        help="log records as readable lines (default) or one JSON object each; Ray's actors too",
+    )
+    parser.add_argument("--log-level", default="WARNING", help="default WARNING")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name, module in COMMANDS.items():
         if only is not None and name != only:
@@ -45,9 +53,10 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    only = argv[0] if argv and argv[0] in COMMANDS else None
+    only = next((a for a in argv if a in COMMANDS), None)
     parser = build_parser(only)
     args = parser.parse_args(argv)
+    configure_logging(args.log_format, args.log_level)
     try:
         return int(args.func(args) or 0)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ for any address: when ``RAY_AUTH_MODE`` is unset and a token is available, token
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import socket
 import sys
@@ -19,6 +20,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from swarm_ray.core.errors import CommandError
+from swarm_ray.core.logs import ENV_LOG_LEVEL, JsonFormatter, log_format
 
 __all__ = [
     "HIDDEN_NAMESPACE",
@@ -163,6 +165,19 @@ def connect(
         return
     address = address or os.environ.get("RAY_ADDRESS") or None
     init = {"namespace": namespace, "log_to_driver": False, **kwargs}
+    if log_format() == "json":  # the driver's and every actor's Python logs as JSON lines
+        import ray.serve  # Serve sets up its driver-side logger on import
+
+        for handler in logging.getLogger("ray.serve").handlers:
+            handler.setFormatter(JsonFormatter())
+        init.setdefault(
+            "logging_config",
+            ray.LoggingConfig(
+                encoding="JSON",
+                log_level=os.environ.get(ENV_LOG_LEVEL, "INFO"),
+                additional_log_standard_attrs=["name"],
+            ),
+        )
     if address is None:
         if os.environ.get("RAY_AUTH_MODE") is None:
             # token auth on, as Ray 2.60 does for a new cluster, without its warning

@@ -58,6 +58,9 @@ class ConsensusConfig(StrictModel):
     def _weights(cls, v: dict[str, float]) -> dict[str, float]:
         if not v:
             raise ValueError("at least one agent weight is needed")
+        unknown = sorted(set(v) - set(ROLES))
+        if unknown:  # a misspelt role would silently never count
+            raise ValueError(f"unknown agent roles {unknown}; the roles are {list(ROLES)}")
         for name, w in v.items():
             if not (w >= 0):
                 raise ValueError(f"weight of {name!r} must be >= 0, got {w}")

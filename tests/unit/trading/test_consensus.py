@@ -96,8 +96,10 @@ def test_unknown_agents_and_duplicate_votes_are_ignored() -> None:
 
 
 def test_equal_scores_break_toward_the_safer_action() -> None:
-    cfg = ConsensusConfig(weights={"a": 1.0, "b": 1.0}, threshold=0.5)
-    c = decide([op("a", Action.QUOTE_TIGHT), op("b", Action.QUOTE_WIDE)], cfg)
+    cfg = ConsensusConfig(weights={"risk_manager": 1.0, "execution_agent": 1.0}, threshold=0.5)
+    c = decide(
+        [op("risk_manager", Action.QUOTE_TIGHT), op("execution_agent", Action.QUOTE_WIDE)], cfg
+    )
     assert c.winner is Action.QUOTE_WIDE and c.action is Action.QUOTE_WIDE
 
 
@@ -105,7 +107,9 @@ def test_bad_config_names_the_field() -> None:
     with pytest.raises(ConfigError, match="threshold"):
         parse_config(ConsensusConfig, {"threshold": 1.5})
     with pytest.raises(ConfigError, match="weights"):
-        parse_config(ConsensusConfig, {"weights": {"a": -1.0}})
+        parse_config(ConsensusConfig, {"weights": {"risk_manager": -1.0}})
+    with pytest.raises(ConfigError, match=r"weights.*unknown agent roles \['risk_manger'\]"):
+        parse_config(ConsensusConfig, {"weights": {"risk_manger": 1.0}})
     with pytest.raises(ConfigError, match="safe_action"):
         parse_config(ConsensusConfig, {"safe_action": "quote_tight"})
     assert parse_config(ConsensusConfig, {"safe_action": "emergency_stop"}).safe_action == 7

@@ -311,7 +311,11 @@ class BinanceCredentials:
         key, secret = secret_from_env(ENV_API_KEY), secret_from_env(ENV_API_SECRET)
         if key is None or secret is None:
             missing = [n for n, v in ((ENV_API_KEY, key), (ENV_API_SECRET, secret)) if v is None]
-            raise ConfigError(f"Binance keys come from the environment; not set: {missing}")
+            raise ConfigError(
+                f"Binance needs {ENV_API_KEY} and {ENV_API_SECRET} in the environment (never in "
+                f"a config file); not set here: {', '.join(missing)}. Export both (on a cluster, "
+                "in every Ray node's environment)"
+            )
         return cls(key, secret)
 
     def __repr__(self) -> str:

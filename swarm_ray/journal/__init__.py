@@ -9,7 +9,7 @@ docstring of :mod:`swarm_ray.journal.store`.
 - :mod:`~swarm_ray.journal.queries`: the reads, explanations and summaries.
 """
 
-from swarm_ray.journal.queries import UNRESOLVED_STATUSES, explain_text
+from swarm_ray.journal.queries import UNRESOLVED_STATUSES
 from swarm_ray.journal.records import (
     CycleRecord,
     DecisionRecord,
@@ -34,5 +34,4 @@ __all__ = [
     "JournalSchemaError",
     "KillSwitch",
     "StopRequest",
-    "explain_text",
 ]

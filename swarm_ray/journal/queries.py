@@ -12,7 +12,7 @@ import dataclasses
 import json
 import sqlite3
 from array import array
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from decimal import Decimal
 from typing import Any
@@ -31,7 +31,7 @@ from swarm_ray.journal.schema import (
     to_scope,
 )
 
-__all__ = ["UNRESOLVED_STATUSES", "JournalQueries", "explain_text"]
+__all__ = ["UNRESOLVED_STATUSES", "JournalQueries"]
 
 UNRESOLVED_STATUSES: tuple[OrderStatus, ...] = (
     OrderStatus.PENDING,
@@ -399,61 +399,3 @@ class JournalQueries:
             "last_cycle": last[0] if last else None,
             "kill_switch": None if ks is None else dataclasses.asdict(ks),
         }
-
-
-def explain_text(explanation: Mapping[str, Any]) -> str:
-    """A human-readable rendering of :meth:`Journal.explain_order`'s result."""
-    o = explanation["order"]
-    lines = [
-        f"order {o['client_order_id']}: {o['side']} {o['quantity']} {o['symbol']} @ {o['price']}"
-        f" ({o['type']}) status {o['status']}, filled {o['filled_quantity']}"
-        + (f", {o['reason']}" if o.get("reason") else "")
-    ]
-    for f in explanation.get("fills", []):
-        lines.append(
-            f"  fill {f['trade_id']}: {f['quantity']} @ {f['price']}"
-            f" fee {f['fee']} {f['fee_asset']}"
-        )
-    if explanation.get("note"):
-        lines.append(f"  note: {explanation['note']}")
-    c = explanation.get("cycle")
-    if c is not None:
-        lines.append(
-            f"cycle {c['cycle']} (run {c['run_id']}, t={c['time_ns']} ns): mid {c['mid']}, "
-            f"bid {c['best_bid']}, ask {c['best_ask']}, inventory {c['inventory']}, "
-            f"pnl {c['pnl']}, latency {c['latency_ms']} ms"
-        )
-        if c["data_problems"]:
-            lines.append(f"  data problems: {'; '.join(c['data_problems'])}")
-        lines.append("votes:")
-        for v in explanation.get("opinions", []):
-            weight = "" if v["weight"] is None else f" w={v['weight']:g}"
-            if v["outcome"] == "voted":
-                lines.append(
-                    f"  {v['agent_id']}{weight}: {v['action']} conf {v['confidence']:.2f}"
-                    f" [{v['model_version']}] {v['rationale']}"
-                )
-            else:
-                lines.append(f"  {v['agent_id']}{weight}: no vote ({v['outcome']})")
-        d = c.get("decision")
-        if d is not None:
-            lines.append(
-                f"decision: {d['action']} (voted {d['voted_action']}, share "
-                f"{d['consensus_share']:.2f}, score {d['winning_score']:.3f}, responding weight "
-                f"{d['responding_weight']:.2f}) {d['reason']}"
-            )
-            verdict = "allowed" if d["risk_allowed"] else "blocked"
-            reasons = "; ".join(d["risk_reasons"])
-            lines.append(f"risk gate: {verdict}" + (f": {reasons}" if reasons else ""))
-    siblings = [
-        x
-        for x in explanation.get("cycle_orders", [])
-        if x["client_order_id"] != o["client_order_id"]
-    ]
-    if siblings:
-        lines.append("other orders of this cycle:")
-        lines += [
-            f"  {x['client_order_id']}: {x['side']} {x['quantity']} @ {x['price']} {x['status']}"
-            for x in siblings
-        ]
-    return "\n".join(lines)

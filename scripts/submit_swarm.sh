@@ -9,8 +9,10 @@
 # GROQ_API_KEY for LLM sentiment) in the environment of the cluster's nodes themselves (e.g. the
 # `ray start` environment or your orchestrator's secret store), never here. One coordinator
 # actor per symbol is spread over the nodes; all share the four agent actors and the Serve app.
-# Journals live under journal_dir on the node that runs each coordinator: point it at shared
-# storage on multi-node clusters so a coordinator restarted elsewhere finds its journal.
+# Journals and the paper account go under SWARM_RAY_STORAGE (see scripts/job_env.sh): a shared
+# file system on multi-node clusters, so a coordinator restarted elsewhere finds its journal and
+# `swarm-ray explain/kill-switch --config ...` with the same SWARM_RAY_STORAGE finds them too.
+#   SWARM_RAY_STORAGE=/mnt/shared/swarm-ray RAY_ADDRESS=http://head-node:8265 scripts/submit_swarm.sh
 # Watch it with `swarm-ray status --address auto` on the head node, or the Ray dashboard;
 # stop it with `swarm-ray stop [--emergency]` or `ray job stop <id>`.
 set -euo pipefail
@@ -19,9 +21,10 @@ cd "$(dirname "$0")/.."
 CONFIG="${SWARM_CONFIG:-configs/paper.yaml}"
 python -m swarm_ray run --config "$CONFIG" --check "$@" >/dev/null  # a bad config fails here
 source scripts/cluster_env.sh   # RAY_ADDRESS, token auth, a one-line error if unreachable
+source scripts/job_env.sh       # SWARM_RAY_STORAGE (where outputs go), the runtime env
 
 exec ray job submit \
   --address "$RAY_ADDRESS" \
   --working-dir . \
-  --runtime-env-json '{"excludes": [".venv", ".git", "runs", "**/__pycache__"], "env_vars": {"PYTHONUNBUFFERED": "1"}}' \
+  --runtime-env-json "$RUNTIME_ENV" \
   -- python -m swarm_ray run --config "$CONFIG" "$@"

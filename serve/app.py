@@ -32,7 +32,9 @@ class ModelAppArgs(StrictModel):
     """Build arguments of the application (changing them restarts the replicas; a model
     version is rolled out through the deployment's ``user_config`` instead)."""
 
-    models_dir: str = Field("models", description="model registry (relative: to the repo root)")
+    models_dir: str = Field(
+        "models", description="model registry (relative: under SWARM_RAY_STORAGE, else the repo)"
+    )
     models: list[str] | None = Field(None, description="models to serve; null = every model")
     num_replicas: int = Field(1, ge=1, description="replicas per model")
     replica_cpus: float = Field(
@@ -69,10 +71,11 @@ class ModelAppArgs(StrictModel):
 
 
 def registry_path(models_dir: str) -> Path:
-    """The registry as an absolute path (replicas do not share the caller's working dir)."""
-    from swarm_ray.core.config import resolve_path
+    """The registry as an absolute path (replicas do not share the caller's working dir):
+    relative to the storage root (``swarm_ray.core.storage``)."""
+    from swarm_ray.core.storage import storage_root
 
-    return resolve_path(models_dir).resolve()
+    return storage_root().registry(models_dir, "models_dir").resolve()
 
 
 def served_model_names(args: ModelAppArgs) -> list[str]:

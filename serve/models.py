@@ -221,6 +221,7 @@ def validate_batch(observations: Any, dim: int) -> np.ndarray:
 
 def load_served_model(models_dir: str | Path, name: str, version: str | None = None) -> ServedModel:
     """Load ``name`` (its newest version, or ``version``) from the registry at ``models_dir``."""
+    from swarm_ray.registry.files import check_servable
     from swarm_ray.registry.policies import (
         ANALYSIS_KIND,
         POLICY_KIND,
@@ -239,6 +240,7 @@ def load_served_model(models_dir: str | Path, name: str, version: str | None = N
             )
         vdir = Path(models_dir) / name / version
     card = read_card(vdir)
+    check_servable(vdir, card)  # a smoke-test version is never served from a serving registry
     kind = card.get("kind")
     if kind == POLICY_KIND:
         return _served_policy(vdir, card)

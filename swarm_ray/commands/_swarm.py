@@ -7,14 +7,16 @@ import socket
 from typing import Any
 
 from swarm_ray.core.config import load_config, resolve_path
-from swarm_ray.runtime.config import SwarmConfig
+from swarm_ray.runtime.config import SwarmConfig, resolve_storage
 
 DEFAULT_CONFIG = "configs/paper.yaml"
 
 
 def load_swarm_config(path: str, **overrides: Any) -> SwarmConfig:
+    """The swarm config at ``path`` with its output paths absolute under the storage root
+    (``SWARM_RAY_STORAGE``, else its ``storage:``, else the working directory)."""
     cfg = load_config(resolve_path(path), SwarmConfig)
-    return cfg.model_copy(update=overrides) if overrides else cfg
+    return resolve_storage(cfg.model_copy(update=overrides) if overrides else cfg)
 
 
 def init_ray(address: str | None, num_cpus: int | None = None, *, hidden: bool = False) -> None:

@@ -9,6 +9,7 @@ import sys
 from typing import Any
 
 from swarm_ray.core.config import ConfigError, load_config, resolve_path
+from swarm_ray.core.storage import storage_root
 
 DEFAULT_CONFIG = "configs/backtest.yaml"
 
@@ -50,10 +51,15 @@ def run(args: argparse.Namespace) -> int:
     from swarm_ray.evaluation.runner import run_backtest, run_in_process
 
     cfg = load_config(resolve_path(args.config), BacktestConfig)
+    root = storage_root()
     if args.models:
-        if not resolve_path(args.models).is_dir():
-            raise ConfigError(f"--models: no model registry at {args.models}")
-        cfg = cfg.model_copy(update={"models_dir": args.models})
+        models = root.registry(args.models, "--models")
+        if not models.is_dir():
+            raise ConfigError(f"--models: no model registry at {models}")
+    else:
+        models = root.registry(cfg.models_dir, "models_dir")
+    cfg = cfg.model_copy(update={"models_dir": str(models)})  # absolute: Ray tasks get it
+    out = root.local_path(args.out, "--out") if args.out else None
     executor = run_in_process
     if args.parallel:
         from swarm_ray.commands._swarm import init_ray
@@ -78,10 +84,10 @@ def run(args: argparse.Namespace) -> int:
     for w in result.warnings:
         print(w, file=sys.stderr)
     report = None
-    if args.out:
+    if out:
         from swarm_ray.evaluation.report_backtest import write_backtest_report
 
-        report = write_backtest_report(args.out, result, cfg)
+        report = write_backtest_report(out, result, cfg)
     if args.json:
         print(json.dumps(result.to_json(), allow_nan=False))
         return 0

@@ -14,11 +14,14 @@ from pathlib import Path
 
 from swarm_ray.commands._swarm import DEFAULT_CONFIG, free_port, load_swarm_config
 from swarm_ray.commands.views import status_table
+from swarm_ray.core.storage import storage_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the full swarm on a bundled real day and write a report")
-    p.add_argument("--out", default="runs/demo", help="output folder (default runs/demo)")
+    p.add_argument(
+        "--out", default="runs/demo", help="output folder (default runs/demo, in the storage root)"
+    )
     p.add_argument("--config", default=DEFAULT_CONFIG, help="swarm config (default paper)")
     p.add_argument("--cycles", type=int, default=None, help="cycles to run (default: the day)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster")
@@ -36,17 +39,17 @@ def run(args: argparse.Namespace) -> int:
     from swarm_ray.journal import Journal
     from swarm_ray.runtime import swarm as runtime
 
-    out = Path(args.out).resolve()
+    base = load_swarm_config(args.config)
+    paper = base.exchange.paper
+    if base.exchange.kind != "paper" or paper is None:
+        raise SystemExit("the demo runs on the paper exchange; use `swarm-ray run` for venues")
+    out = Path(storage_root(base.storage).local_path(args.out, "--out"))
     for stale in ("journal", "paper_account.sqlite"):  # a demo always starts from scratch
         target = out / stale
         if target.is_dir():
             shutil.rmtree(target)
         elif target.exists():
             target.unlink()
-    base = load_swarm_config(args.config)
-    paper = base.exchange.paper
-    if base.exchange.kind != "paper" or paper is None:
-        raise SystemExit("the demo runs on the paper exchange; use `swarm-ray run` for venues")
     exchange = base.exchange.model_copy(
         update={"paper": paper.model_copy(update={"state_path": str(out / "paper_account.sqlite")})}
     )
@@ -56,9 +59,10 @@ def run(args: argparse.Namespace) -> int:
     console = Console()
     t0 = time.monotonic()
     init_ray(None, args.num_cpus)
+    deployed = False
     try:
         with console.status("starting Ray Serve with the shipped models..."):
-            runtime.ensure_models_served(cfg, http_port=free_port())
+            deployed = runtime.ensure_models_served(cfg, http_port=free_port())
         handles = runtime.start_swarm(cfg)
         coord = next(h for n, h in handles.items() if n.startswith("coordinator:"))
         ref = coord.run.remote(args.cycles, keep_history=True)
@@ -78,9 +82,8 @@ def run(args: argparse.Namespace) -> int:
         history = ray.get(coord.history_since.remote(0))
         jpath = ray.get(coord.journal_path.remote())
     finally:
-        from ray import serve
-
-        serve.shutdown()
+        if deployed:  # the app's replicas go; Serve's controller ends with the cluster
+            runtime.release_models()
         ray.shutdown()
     with Journal(jpath, read_only=True) as j:
         summary = j.summary(cfg.symbols[0])

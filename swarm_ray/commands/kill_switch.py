@@ -7,28 +7,32 @@ coordinator reads the journal every cycle and resumes quoting once its switch is
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
-from swarm_ray.commands.explain import DEFAULT_JOURNAL_DIR, _journals
+from swarm_ray.commands.explain import _journals, add_journal_arguments, journal_dir
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("kill-switch", help="show or clear kill switches (journal)")
-    p.add_argument("--journal-dir", default=DEFAULT_JOURNAL_DIR, help="folder of journal files")
+    add_journal_arguments(p)
     p.add_argument("--symbol", default=None, help="symbol (default: every symbol found)")
     p.add_argument("--clear", action="store_true", help="clear it (needs --operator)")
     p.add_argument("--operator", default="", help="who clears it (recorded)")
+    p.add_argument("--json", action="store_true", help="print JSON: symbol -> state")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_ray.commands.views import kill_switch_view
     from swarm_ray.journal import Journal
 
     if args.clear and not args.operator:
         print("clearing a kill switch needs --operator NAME (it is recorded)")
         return 2
     found = {}
-    for path in _journals(args.journal_dir):
+    rows = {}  # for the human layout: the state after this command, with its history
+    for path in _journals(journal_dir(args)):
         with Journal(path, read_only=not args.clear) as j:
             symbols = [args.symbol] if args.symbol else j.symbols()
             for s in symbols:
@@ -38,5 +42,13 @@ def run(args: argparse.Namespace) -> int:
                     found[s] = f"cleared by {args.operator} (was: {ks.reason})"
                 else:
                     found[s] = "tripped: " + ks.reason if ks else "clear"
-    print(json.dumps(found, indent=2))
+                now = j.kill_switch(s)
+                state = "tripped" if now else ("cleared" if ks else "clear")
+                switch = None if now is None else dataclasses.asdict(now)
+                history = j.kill_switch_history(s)
+                rows[s] = {"symbol": s, "state": state, "switch": switch, "history": history}
+    if args.json:
+        print(json.dumps(found, indent=2))
+    else:
+        print(kill_switch_view(list(rows.values())))
     return 0

@@ -9,7 +9,8 @@ asks it to carry on (it reconciles with the venue and the journal first).
 from __future__ import annotations
 
 import argparse
-import time
+import logging
+import os
 
 from swarm_ray.commands._swarm import DEFAULT_CONFIG, load_swarm_config
 
@@ -33,13 +34,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import ray
-    from ray.exceptions import RayActorError
+    from swarm_ray.commands.views import status_lines
+    from swarm_ray.core.logs import log_format
 
-    from swarm_ray.commands._swarm import init_ray
-    from swarm_ray.runtime import swarm as runtime
-
-    cfg = runtime.resolve_journal_dir(load_swarm_config(args.config))
+    cfg = load_swarm_config(args.config)  # output paths resolved under the storage root
     if cfg.exchange.is_mainnet and not args.yes_mainnet:
         print("this config trades real money on mainnet; pass --yes-mainnet to mean it")
         return 2
@@ -47,49 +45,36 @@ def run(args: argparse.Namespace) -> int:
         print(f"{args.config}: ok (run {cfg.run_id}, {', '.join(cfg.symbols)} on "
               f"{cfg.exchange.kind}, journal {cfg.journal_dir})")  # fmt: skip
         return 0
-    init_ray(args.address)
-    deployed = runtime.ensure_models_served(cfg, http_port=args.http_port)
-    handles = runtime.start_swarm(cfg)
-    coords = {n: h for n, h in handles.items() if n.startswith("coordinator:")}
-    print(f"swarm {cfg.run_id}: {', '.join(coords)} on {cfg.exchange.kind}", flush=True)
-    running = {n: h.run.remote(args.cycles) for n, h in coords.items()}
-    last_status = time.monotonic()
-    code = 0
+    if cfg.exchange.kind != "paper" and not (args.address or os.environ.get("RAY_ADDRESS")):
+        # a local cluster's actors read the keys from this environment: check them first
+        from swarm_ray.exchanges import BinanceCredentials
+
+        BinanceCredentials.from_env()
+
+    from swarm_ray.runtime.api import Swarm
+
+    if log_format() == "json":  # the run's own lines as log records too
+        log = logging.getLogger("swarm_ray.run")
+        log.setLevel(logging.INFO)
+        say = log.info
+    else:
+
+        def say(line: str) -> None:
+            print(line, flush=True)
+
+    swarm = Swarm(cfg, address=args.address, http_port=args.http_port, yes_mainnet=True)
     try:
-        while running:
-            ready, _ = ray.wait(list(running.values()), num_returns=1, timeout=1.0)
-            for ref in ready:
-                name = next(n for n, r in running.items() if r == ref)
-                try:
-                    st = ray.get(ref)
-                    print(f"{name}: finished after {st['cycles']} cycles", flush=True)
-                    del running[name]
-                except RayActorError:
-                    print(
-                        f"{name}: actor died; it restarts and reconciles, then carries on",
-                        flush=True,
-                    )
-                    time.sleep(1.0)
-                    running[name] = coords[name].run.remote(args.cycles)
-                except Exception as exc:  # a coordinator failed on an error: report and stop it
-                    print(f"{name}: stopped on {type(exc).__name__}: {exc}", flush=True)
-                    del running[name]
-                    code = 1
-            if time.monotonic() - last_status >= args.status_every:
-                last_status = time.monotonic()
-                for st in runtime.swarm_status().values():
-                    for sym, s in (st.get("symbols") or {}).items():
-                        last = s.get("last") or {}
-                        print(
-                            f"{sym}: cycle {s['cycle']} {last.get('action', '-')} "
-                            f"pos {s['position']:g} pnl {s['pnl']:.2f} fills {s['fills']}",
-                            flush=True,
-                        )
+        swarm.start(args.cycles)
+        say(f"swarm {cfg.run_id}: {', '.join(swarm.coordinators)} on {cfg.exchange.kind}")
+        swarm.wait(
+            every=args.status_every,
+            on_status=lambda statuses: [say(line) for line in status_lines(statuses)],
+            on_event=say,
+        )
     except KeyboardInterrupt:
-        print("stopping after the current cycle...", flush=True)
-        ray.get([h.stop.remote(False, "interrupted (Ctrl-C or SIGTERM)") for h in coords.values()])
+        say("stopping after the current cycle...")
+        swarm.stop(reason="interrupted (Ctrl-C or SIGTERM)", wait=False)
         return 130
     finally:
-        if deployed:  # leave the cluster's CPUs to the next job
-            runtime.release_models()
-    return code
+        swarm.close()  # the model app's CPUs go back to the cluster
+    return 1 if swarm.failed else 0

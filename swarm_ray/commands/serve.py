@@ -29,7 +29,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--config", default=DEFAULT_CONFIG, help="Serve config (serve build format)")
-    p.add_argument("--models-dir", metavar="DIR", help="model registry (default: the config's)")
+    p.add_argument(
+        "--models-dir",
+        metavar="DIR",
+        help="model registry (default: the config's; relative: in the storage root)",
+    )
     p.add_argument("--models", nargs="+", metavar="NAME", help="serve only these models")
     p.add_argument("--host", help="HTTP host (default: the config's, 127.0.0.1)")
     p.add_argument("--port", type=int, help="HTTP port (default: the config's, 8000)")
@@ -69,7 +73,8 @@ def parse_rollout(items: list[str]) -> dict[str, str | None]:
 def run(args: argparse.Namespace) -> int:
     import ray
 
-    from serve.deploy import configure, load_deploy_config
+    from serve.app import registry_path
+    from serve.deploy import app_args, configure, load_deploy_config
 
     if args.rollout:
         versions = parse_rollout(args.rollout)
@@ -79,12 +84,11 @@ def run(args: argparse.Namespace) -> int:
     if args.port is not None and not 0 < args.port < 65536:
         raise ConfigError(f"--port: {args.port} is not a TCP port")
     try:
+        config = load_deploy_config(args.config)
+        # resolved here, once: the replicas get the absolute path under the storage root
+        models_dir = str(registry_path(args.models_dir or app_args(config).models_dir))
         config = configure(
-            load_deploy_config(args.config),
-            host=args.host,
-            port=args.port,
-            models_dir=args.models_dir,
-            models=args.models,
+            config, host=args.host, port=args.port, models_dir=models_dir, models=args.models
         )
     except ValueError as exc:  # unknown model names, empty registry
         raise ConfigError(str(exc)) from None

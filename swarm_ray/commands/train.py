@@ -17,14 +17,25 @@ def register(subparsers) -> None:
         "market-analysis network; export both to the model registry.",
     )
     p.add_argument("--config", default="configs/train_dqn.yaml", help="training YAML")
-    p.add_argument("--smoke", action="store_true", help="tiny budget: checks the pipeline")
+    p.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny budget: checks the pipeline (exports to a scratch registry, never served)",
+    )
     p.add_argument("--resume", action="store_true", help="resume the interrupted experiment")
     p.add_argument(
         "--what", choices=("all", "dqn", "analysis"), default="all", help="what to train"
     )
     p.add_argument("--role", action="append", help="train only this role (repeatable)")
-    p.add_argument("--storage-path", help="Tune results folder (default: the config's)")
-    p.add_argument("--models-dir", help="registry to export to (default: the config's)")
+    p.add_argument(
+        "--storage-path",
+        help="Tune results: folder or URI (default: the config's; relative: in the storage root)",
+    )
+    p.add_argument(
+        "--models-dir",
+        help="registry to export to (default: the config's; --smoke: the scratch registry "
+        "runs/smoke/models in the storage root)",
+    )
     p.add_argument("--version", help="registry version to write (default: next vN)")
     p.add_argument("--no-export", action="store_true", help="train only, export nothing")
     p.add_argument(
@@ -39,7 +50,10 @@ def register(subparsers) -> None:
 def run(args: argparse.Namespace) -> int:
     from rich.console import Console
 
+    from swarm_ray.core.storage import storage_root
     from swarm_ray.training.experiment import (
+        experiment_dir,
+        export_registry,
         export_results,
         run_analysis,
         run_dqn_experiment,
@@ -48,7 +62,16 @@ def run(args: argparse.Namespace) -> int:
 
     console = Console(highlight=False)
     cfg = load_train_config(args.config)
-    models_dir = args.models_dir or cfg.registry.models_dir
+    # every output located before any work: a refused path fails here, in one line
+    root = storage_root(cfg.storage)
+    models_dir = None if args.no_export else export_registry(cfg, args.smoke, args.models_dir)
+    console.print(f"storage root: {root.describe()}")
+    if args.what in ("all", "dqn"):
+        storage, name = experiment_dir(cfg, args.smoke, args.storage_path)
+        console.print(f"results: {storage.rstrip('/')}/{name}")
+    if models_dir is not None:
+        kind = "scratch registry (smoke: never served)" if args.smoke else "registry"
+        console.print(f"{kind}: {models_dir}")
     status = 0
     if args.what in ("all", "dqn"):
         import ray
@@ -70,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
                     f"{results.experiment_path}. Continue with the same command plus --resume.[/]"
                 )
                 return 130
-            if args.no_export:
+            if models_dir is None:
                 console.print(f"experiment: {results.experiment_path}")
             else:
                 out = export_results(cfg, results, models_dir, args.smoke, args.version)
@@ -84,7 +107,7 @@ def run(args: argparse.Namespace) -> int:
         finally:
             if started:
                 ray.shutdown()
-    if args.what in ("all", "analysis") and not args.no_export:
+    if args.what in ("all", "analysis") and models_dir is not None:
         dest = run_analysis(cfg, models_dir, args.smoke, args.version)
         console.print(f"exported market_analyst: {dest}")
     return status

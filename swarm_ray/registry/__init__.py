@@ -6,7 +6,8 @@
 
 A version folder holds JSON and one ``weights.safetensors`` (checked against the sha256 in its
 model card); nothing in it is unpickled, and loading does not import Ray. A file that cannot be
-loaded raises ``RegistryError`` (a ``ValueError``) naming it.
+loaded raises ``RegistryError`` (a ``ValueError``) naming it; a smoke-test version (``"smoke":
+true`` in its card) raises ``SmokeModel`` unless its registry is a scratch registry.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from swarm_ray.registry.analysis_model import (
     MarketAnalysisModel,
     load_analysis_model,
 )
-from swarm_ray.registry.files import MissingModelFile, RegistryError
+from swarm_ray.registry.files import MissingModelFile, RegistryError, SmokeModel
 from swarm_ray.registry.policies import (
     DQNPolicy,
     latest_dir,
@@ -34,6 +35,7 @@ __all__ = [
     "MarketAnalysisModel",
     "MissingModelFile",
     "RegistryError",
+    "SmokeModel",
     "latest_dir",
     "list_models",
     "load_analysis_model",

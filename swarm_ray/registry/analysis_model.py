@@ -15,6 +15,7 @@ from swarm_ray.registry.files import (
     WEIGHTS_FILE,
     RegistryError,
     card_section,
+    check_servable,
     read_card,
     read_json,
     read_weights,
@@ -170,6 +171,7 @@ def load_analysis_model(
     card = read_card(vdir)
     if card.get("kind") != ANALYSIS_KIND:
         raise RegistryError(f"{vdir / CARD}: kind {card.get('kind')!r} is not {ANALYSIS_KIND}")
+    check_servable(vdir, card)
     hidden = check_architecture(card_section(card, "architecture", vdir / CARD), vdir / CARD)
     layout = read_feature_layout(vdir)
     tensors = read_weights(vdir, card, expected_tensors(hidden))

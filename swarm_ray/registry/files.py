@@ -6,6 +6,11 @@ the file once, checks both, and only then parses it. Every problem is a ``Regist
 (a ``ValueError``) naming the file; a missing file is a ``MissingModelFile``, which is also a
 ``FileNotFoundError``.
 
+A version whose card says ``"smoke": true`` (``swarm-ray train --smoke``: a tiny budget that
+checks the pipeline) is never served: loading it raises ``SmokeModel`` naming it, unless its
+registry is a scratch registry (a ``scratch_registry.json`` beside the model folders, written by
+the first smoke export into it), where tests load smoke models on purpose.
+
 The sha256 catches a truncated, corrupted or swapped weight file. It is not a signature: who can
 write the folder can write a matching card too. What keeps such a person from running code in
 every replica is the format, since nothing in a version folder is ever unpickled.
@@ -24,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 CARD = "model_card.json"
+SCRATCH_MARK = "scratch_registry.json"
 WEIGHTS_FILE = "weights.safetensors"
 WEIGHTS_FORMAT = "safetensors"
 # far above any model of this project (the DQN policies are ~60 kB); refused before reading
@@ -36,6 +42,37 @@ class RegistryError(ValueError):
 
 class MissingModelFile(RegistryError, FileNotFoundError):
     """A file a version folder must hold is not there."""
+
+
+class SmokeModel(RegistryError):
+    """A smoke-test version asked for from a serving registry."""
+
+
+def is_scratch_registry(models_dir: str | Path) -> bool:
+    """Whether ``models_dir`` is a scratch registry (smoke-test models, loaded on purpose)."""
+    return (Path(models_dir) / SCRATCH_MARK).is_file()
+
+
+def mark_scratch_registry(models_dir: str | Path) -> None:
+    root = Path(models_dir)
+    root.mkdir(parents=True, exist_ok=True)
+    note = {
+        "scratch": True,
+        "about": "smoke-test models (swarm-ray train --smoke): they check the pipeline and are "
+        "never a serving registry's versions",
+    }
+    (root / SCRATCH_MARK).write_text(json.dumps(note, indent=2) + "\n")
+
+
+def check_servable(version_dir: str | Path, card: Mapping[str, Any]) -> None:
+    """Raise ``SmokeModel`` for a smoke-test version outside a scratch registry."""
+    vdir = Path(version_dir)
+    if card.get("smoke") is True and not is_scratch_registry(vdir.parent.parent):
+        raise SmokeModel(
+            f"{vdir}: {vdir.parent.name} {vdir.name} is a smoke-test model (smoke: true in its "
+            f"model card) and is never served; delete that folder (smoke runs export to a "
+            f"scratch registry) or name a version trained in full"
+        )
 
 
 def read_json(path: Path, what: str) -> dict[str, Any]:

@@ -7,7 +7,7 @@ import logging
 from pathlib import Path
 
 from swarm_ray.features.observation import ObservationSpec
-from swarm_ray.registry.policies import latest_dir, read_card
+from swarm_ray.registry.policies import SmokeModel, latest_dir, read_card
 
 __all__ = ["observation_spec"]
 
@@ -24,6 +24,8 @@ def observation_spec(models_dir: str | Path) -> ObservationSpec:
             (latest_dir(models, "market_analyst") / "feature_layout.json").read_text()
         )
         analysis_ref = float(layout["ref_vol"])
+    except SmokeModel:
+        raise
     except (FileNotFoundError, KeyError, ValueError):
         log.warning("no market_analyst layout under %s; analysis ref vol 1e-4", models)
     try:

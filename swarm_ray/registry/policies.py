@@ -17,7 +17,10 @@ Nothing in a version folder is executable: JSON and safetensors only, never a pi
 loader checks the weight file's sha256 against the card before reading it and rebuilds the
 network from the card (``swarm_ray.registry.dqn_network``), so loading needs torch, not Ray.
 
-The newest version of a name is the one with the highest number (``v2`` beats ``v1``).
+The newest version of a name is the one with the highest number (``v2`` beats ``v1``). A
+version whose card says ``"smoke": true`` is refused (``SmokeModel``), unless the registry is a
+scratch registry (see ``swarm_ray.registry.files``); ``new_version_dir`` keeps smoke exports out
+of a serving registry and full exports out of a scratch one.
 """
 
 from __future__ import annotations
@@ -39,7 +42,11 @@ from swarm_ray.registry.files import (
     CARD,
     MissingModelFile,
     RegistryError,
+    SmokeModel,
     card_section,
+    check_servable,
+    is_scratch_registry,
+    mark_scratch_registry,
     read_card,
     read_json,
     read_weights,
@@ -57,11 +64,13 @@ __all__ = [
     "MissingModelFile",
     "RegistryError",
     "RegistryPolicyAgent",
+    "SmokeModel",
     "latest_dir",
     "list_models",
     "load_policies",
     "load_policy",
     "load_policy_agents",
+    "new_version_dir",
     "read_card",
     "save_policy",
     "versions",
@@ -108,10 +117,55 @@ def next_version(models_dir: str | Path, name: str) -> str:
 
 
 def latest_dir(models_dir: str | Path, name: str) -> Path:
+    """The newest version folder of ``name``; ``SmokeModel`` if it is a smoke-test model (in a
+    serving registry)."""
     found = versions(models_dir, name)
     if not found:
         raise FileNotFoundError(f"no version of model {name!r} under {models_dir}")
-    return Path(models_dir) / name / found[-1]
+    vdir = Path(models_dir) / name / found[-1]
+    try:
+        card = read_card(vdir)
+    except RegistryError:  # missing or broken: the loader names the problem
+        return vdir
+    check_servable(vdir, card)
+    return vdir
+
+
+def new_version_dir(models_dir: str | Path, name: str, version: str | None, smoke: bool) -> Path:
+    """The folder an export of ``name`` writes (``version``, else the next ``vN``).
+
+    A smoke export goes only to a scratch registry: a registry that holds a version trained in
+    full is refused, any other one is marked scratch. A full export never goes to a scratch
+    registry.
+    """
+    root = Path(models_dir)
+    if smoke and not is_scratch_registry(root):
+        serving = [
+            f"{n.name}/{v}"
+            for n in (sorted(root.iterdir()) if root.is_dir() else [])
+            if n.is_dir()
+            for v in versions(root, n.name)
+            if not _is_smoke(root / n.name / v)
+        ]
+        if serving:
+            raise RegistryError(
+                f"{root}: a serving registry (it holds {', '.join(serving[:3])}); a smoke run "
+                f"exports to a scratch registry instead"
+            )
+        mark_scratch_registry(root)
+    if not smoke and is_scratch_registry(root):
+        raise RegistryError(
+            f"{root}: a scratch registry of smoke-test models; export a full run to a serving "
+            f"registry"
+        )
+    return root / name / (version or next_version(root, name))
+
+
+def _is_smoke(vdir: Path) -> bool:
+    try:
+        return read_card(vdir).get("smoke") is True
+    except RegistryError:
+        return False
 
 
 def list_models(models_dir: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
@@ -238,7 +292,8 @@ def read_observation_layout(vdir: Path, arch: dict[str, Any]) -> dict[str, Any]:
 def load_policy(version_dir: str | Path) -> DQNPolicy:
     """Load one exported policy (a version folder) for inference on CPU.
 
-    Reads JSON and safetensors only; the weight file must match the card's sha256.
+    Reads JSON and safetensors only; the weight file must match the card's sha256. A smoke-test
+    version loads only from a scratch registry.
     """
     import torch
 
@@ -252,6 +307,7 @@ def load_policy(version_dir: str | Path) -> DQNPolicy:
     card = read_card(vdir)
     if card.get("kind") != POLICY_KIND:
         raise RegistryError(f"{vdir / CARD}: kind {card.get('kind')!r} is not a {POLICY_KIND}")
+    check_servable(vdir, card)
     arch = check_architecture(card_section(card, "architecture", vdir / CARD), vdir / CARD)
     layout = read_observation_layout(vdir, arch)
     tensors = read_weights(vdir, card, expected_tensors(arch))

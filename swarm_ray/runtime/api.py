@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import ray
-from ray.exceptions import RayActorError
+from ray.exceptions import RayActorError, RayTaskError
 
 from swarm_ray.core.config import ConfigError, load_config, parse_config, resolve_path
 from swarm_ray.runtime import swarm as runtime
@@ -44,6 +44,17 @@ def _config(config: str | Path | SwarmConfig | Mapping[str, Any]) -> SwarmConfig
     else:
         raise ConfigError(f"Swarm(config): a path, a mapping or a SwarmConfig, not {config!r}")
     return runtime.resolve_journal_dir(cfg)
+
+
+def _reason(exc: BaseException) -> str:
+    """One line for a coordinator's failure: the error raised in the actor (not Ray's wrapper
+    and remote traceback); a configuration error is its message alone."""
+    cause = getattr(exc, "cause", None) if isinstance(exc, RayTaskError) else None
+    err = cause if isinstance(cause, BaseException) else exc
+    if isinstance(err, ConfigError):
+        return str(err).strip().splitlines()[-1]
+    first = str(err).strip().splitlines()
+    return f"{type(err).__name__}: {first[0] if first else ''}"
 
 
 class Swarm:
@@ -134,7 +145,7 @@ class Swarm:
                     time.sleep(1.0)
                     self._running[name] = self.coordinators[name].run.remote(self._cycles)
                 except Exception as exc:  # a coordinator failed on an error: report, stop it
-                    self.failed[name] = f"{type(exc).__name__}: {exc}"
+                    self.failed[name] = _reason(exc)
                     say(f"{name}: stopped on {self.failed[name]}")
                     del self._running[name]
             if on_status and every and time.monotonic() - last_status >= every:

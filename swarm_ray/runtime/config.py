@@ -5,10 +5,11 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from swarm_ray.agents.roles import AgentConfig
+from swarm_ray.core.storage import storage_root
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig
 from swarm_ray.trading.config import TradingConfig
 
-__all__ = ["SwarmConfig"]
+__all__ = ["SwarmConfig", "resolve_storage"]
 
 
 class SwarmConfig(TradingConfig):
@@ -16,6 +17,11 @@ class SwarmConfig(TradingConfig):
 
     run_id: str = Field("paper", pattern=r"^[A-Za-z0-9_.-]{1,40}$")
     symbols: tuple[str, ...] = Field(("BTCUSDT",), min_length=1)
+    storage: str | None = Field(
+        None,
+        description="root of relative output paths (SWARM_RAY_STORAGE wins; none: the working "
+        "directory); see swarm_ray.core.storage",
+    )
     journal_dir: str = "runs/paper/journal"
     models_dir: str = "models"
     exchange: ExchangeConfig = ExchangeConfig()
@@ -43,3 +49,23 @@ class SwarmConfig(TradingConfig):
                     f"{sorted(known)} (add each under exchange.paper.symbols)"
                 )
         return self
+
+
+def resolve_storage(cfg: SwarmConfig) -> SwarmConfig:
+    """``cfg`` with its output paths absolute under the storage root (``journal_dir``, the paper
+    account's ``state_path``) and its registry located: what every actor gets. Done once on
+    the driver; a path that is already absolute stays, so resolving twice changes nothing."""
+    root = storage_root(cfg.storage)
+    update: dict = {
+        "journal_dir": root.local_path(cfg.journal_dir, "journal_dir"),
+        "models_dir": str(root.registry(cfg.models_dir, "models_dir")),
+    }
+    if root.explicit:
+        update["storage"] = root.location
+    paper = cfg.exchange.paper
+    if paper is not None and paper.state_path:
+        state = root.local_path(paper.state_path, "exchange.paper.state_path")
+        update["exchange"] = cfg.exchange.model_copy(
+            update={"paper": paper.model_copy(update={"state_path": state})}
+        )
+    return cfg.model_copy(update=update)

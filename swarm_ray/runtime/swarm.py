@@ -8,13 +8,11 @@ actors themselves are in ``swarm_ray.runtime.actors``.
 from __future__ import annotations
 
 import logging
-from pathlib import Path
 from typing import Any
 
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from swarm_ray.core.config import resolve_path
 from swarm_ray.core.roles import ROLES
 from swarm_ray.runtime.actors import (
     NAMESPACE,
@@ -23,7 +21,7 @@ from swarm_ray.runtime.actors import (
     agent_actor_name,
     coordinator_name,
 )
-from swarm_ray.runtime.config import SwarmConfig
+from swarm_ray.runtime.config import SwarmConfig, resolve_storage
 
 __all__ = [
     "AgentActor",
@@ -59,9 +57,8 @@ def ensure_models_served(cfg: SwarmConfig, http_port: int | None = None) -> bool
         apps = {}
     if APP_NAME in apps and apps[APP_NAME].status == "RUNNING":
         return False
-    config = configure(
-        load_deploy_config(), port=http_port, models_dir=str(resolve_path(cfg.models_dir))
-    )
+    cfg = resolve_storage(cfg)  # the registry's absolute path (no-op for a loaded config)
+    config = configure(load_deploy_config(), port=http_port, models_dir=cfg.models_dir)
     deploy(config)
     return True
 
@@ -83,7 +80,7 @@ def release_models() -> None:
 def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
     """One agent actor per role (reused when already running in this namespace)."""
     data = cfg.agents.model_dump(mode="json")
-    data["models_dir"] = str(resolve_path(cfg.models_dir))
+    data["models_dir"] = resolve_storage(cfg).models_dir
     return {
         r: AgentActor.options(
             name=agent_actor_name(r),
@@ -99,7 +96,9 @@ def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
 
 def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
     """Agent actors and one coordinator actor per symbol group; returns {name: handle} of all
-    of them (keep it: non-detached actors die with their last handle)."""
+    of them (keep it: non-detached actors die with their last handle). Relative paths of
+    ``cfg`` resolve here, on the driver, so every actor gets the same absolute ones."""
+    cfg = resolve_storage(cfg)
     agents = start_agents(cfg, detached)
     handles = {agent_actor_name(r): h for r, h in agents.items()}
     try:  # connect every agent to its model before the first cycle counts
@@ -170,9 +169,6 @@ def swarm_status(timeout_s: float = 10.0) -> dict[str, Any]:
 
 
 def resolve_journal_dir(cfg: SwarmConfig) -> SwarmConfig:
-    """The config with ``journal_dir`` made absolute against the driver's working directory
-    (actors on a local cluster share it)."""
-    p = Path(cfg.journal_dir)
-    if not p.is_absolute():
-        p = Path.cwd() / p
-    return cfg.model_copy(update={"journal_dir": str(p)})
+    """The config with every output path absolute under the storage root (journal, paper
+    account) and its registry located: ``swarm_ray.runtime.config.resolve_storage``."""
+    return resolve_storage(cfg)

@@ -193,14 +193,16 @@ def export_analysis(
 ) -> Path:
     """Write weights (safetensors), feature layout and card to ``models_dir/name/version``.
 
-    The card gets the network's ``architecture`` and the weight file's size and sha256; the
-    folder appears complete or not at all.
+    The card gets the network's ``architecture``, the weight file's size and sha256 and
+    ``smoke`` (a smoke export goes to a scratch registry only); the folder appears complete or
+    not at all.
     """
     from swarm_ray.registry.files import staged_version, write_weights
-    from swarm_ray.registry.policies import ANALYSIS_KIND, git_commit, next_version, write_card
+    from swarm_ray.registry.policies import ANALYSIS_KIND, git_commit, new_version_dir, write_card
 
-    version = version or next_version(models_dir, name)
-    dest = Path(models_dir) / name / version
+    smoke = card.get("smoke") is True
+    dest = new_version_dir(models_dir, name, version, smoke)
+    version = dest.name
     layout = {
         "features": list(FEATURE_NAMES),
         "classes": list(ANALYSIS_CLASSES),
@@ -218,6 +220,7 @@ def export_analysis(
             "kind": ANALYSIS_KIND,
             "version": version,
             "commit": git_commit(),
+            "smoke": smoke,
             "architecture": network_architecture(result.network),
             "weights": weights,
             **{k: v for k, v in card.items() if k not in ("architecture", "weights")},

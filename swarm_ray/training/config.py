@@ -58,7 +58,11 @@ class ExperimentConfig(StrictModel):
     """Tune experiment: where results go, when trials stop, how often they checkpoint."""
 
     name: str = "swarm_ray_dqn"
-    storage_path: str | None = Field(None, description="None: Ray's default (~/ray_results)")
+    storage_path: str | None = Field(
+        None,
+        description="Tune results: a path (relative: in the storage root) or a URI such as "
+        "s3://bucket/results; None: runs/ray_results in the storage root",
+    )
     stop_env_steps: int = Field(150_000, ge=1, description="env steps sampled per trial")
     checkpoint_every: int = Field(5, ge=1, description="training iterations per checkpoint")
     keep_checkpoints: int = Field(3, ge=1)
@@ -135,9 +139,9 @@ class AnalysisConfig(StrictModel):
 
 
 class RegistryConfig(StrictModel):
-    """Where trained models are exported."""
+    """Where trained models are exported (``--smoke`` runs: a scratch registry instead)."""
 
-    models_dir: str = "models"
+    models_dir: str = Field("models", description="the serving registry (relative: in the root)")
     analysis_name: str = "market_analyst"
     eval_episodes_per_day: int = Field(
         5, ge=1, description="non-overlapping replay windows per validation day in the card"
@@ -154,6 +158,11 @@ class RegistryConfig(StrictModel):
 class TrainConfig(StrictModel):
     """The whole of ``configs/train_dqn.yaml``."""
 
+    storage: str | None = Field(
+        None,
+        description="root of relative output paths (SWARM_RAY_STORAGE wins; none: the working "
+        "directory); see swarm_ray.core.storage",
+    )
     experiment: ExperimentConfig = ExperimentConfig()
     data: DataConfig
     env: dict[str, Any] = Field(default_factory=lambda: {"preset": "replay"})

@@ -3,6 +3,7 @@ DQN, exported to the model registry with a model card, then the market-analysis 
 
 from __future__ import annotations
 
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -11,10 +12,13 @@ from typing import Any
 import numpy as np
 
 from swarm_ray.core.config import ConfigError
+from swarm_ray.core.storage import StorageError, storage_root
 from swarm_ray.training.config import TrainConfig
 from swarm_ray.training.dqn import build_dqn_config, register_training_env, role_env_config
 
 STOP_METRIC = "env_runners/num_env_steps_sampled_lifetime"
+RESULTS_DIR = "runs/ray_results"  # Tune results, in the storage root unless configured
+SMOKE_REGISTRY = "runs/smoke/models"  # where --smoke exports, in the storage root
 
 
 @dataclass
@@ -72,13 +76,42 @@ def make_progress_callback():
 
 
 def experiment_dir(cfg: TrainConfig, smoke: bool, storage_path: str | None) -> tuple[str, str]:
-    """(storage path, experiment name) of this run."""
-    storage = storage_path or cfg.experiment.storage_path
-    if storage is None:
-        storage = str(Path("~/ray_results").expanduser())
-    storage = str(Path(storage).expanduser().resolve())
+    """(storage path, experiment name) of this run: ``storage_path`` (``--storage-path``), else
+    ``experiment.storage_path``, else ``runs/ray_results``; relative under the storage root.
+    A URI (``s3://...``) goes to Tune as it is."""
+    field = "--storage-path" if storage_path else "experiment.storage_path"
+    given = storage_path or cfg.experiment.storage_path or RESULTS_DIR
+    storage = storage_root(cfg.storage).results(given, field)
     name = cfg.experiment.name + ("_smoke" if smoke else "")
     return storage, name
+
+
+def export_registry(cfg: TrainConfig, smoke: bool, models_dir: str | None = None) -> str:
+    """The registry this run exports to. A full run: ``models_dir`` (``--models-dir``), else
+    ``registry.models_dir``, the serving registry. A smoke run never exports there: to
+    ``models_dir`` if given (another folder), else the scratch registry ``runs/smoke/models``
+    in the storage root (a temporary folder when the root is an object store)."""
+    root = storage_root(cfg.storage)
+    field = "--models-dir" if models_dir else "registry.models_dir"
+    if not smoke:
+        return root.local_path(models_dir or cfg.registry.models_dir, field)
+    if models_dir:
+        dest = root.local_path(models_dir, field)
+    elif root.is_uri:
+        dest = tempfile.mkdtemp(prefix="swarm_ray_smoke_models_")
+    else:
+        dest = root.local_path(SMOKE_REGISTRY, "the smoke registry")
+    try:
+        serving = root.local_path(cfg.registry.models_dir, "registry.models_dir")
+    except StorageError:  # not a local folder, so not this one
+        serving = None
+    if serving is not None and Path(dest).resolve() == Path(serving).resolve():
+        raise ConfigError(
+            f"--models-dir: {dest} is the serving registry (registry.models_dir), and a smoke "
+            f"run never exports there; leave --models-dir out (the scratch registry is "
+            f"{SMOKE_REGISTRY} in the storage root) or name another folder"
+        )
+    return dest
 
 
 def run_dqn_experiment(
@@ -96,7 +129,7 @@ def run_dqn_experiment(
     env_configs = [role_env_config(cfg, r, smoke=smoke) for r in roles]
     param_space = build_dqn_config(cfg, tune.grid_search(env_configs), smoke=smoke)
     storage, name = experiment_dir(cfg, smoke, storage_path)
-    path = str(Path(storage) / name)
+    path = f"{storage.rstrip('/')}/{name}"  # a path or a URI
     stop_steps = cfg.smoke.stop_env_steps if smoke else cfg.experiment.stop_env_steps
     every = cfg.smoke.checkpoint_every if smoke else cfg.experiment.checkpoint_every
     if resume:

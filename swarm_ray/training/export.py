@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from swarm_ray.registry.files import RegistryError, staged_version
-from swarm_ray.registry.policies import POLICY_KIND, git_commit, next_version, write_policy_files
+from swarm_ray.registry.policies import POLICY_KIND, git_commit, new_version_dir, write_policy_files
 
 __all__ = ["export_policy", "module_path_in_checkpoint", "policy_from_rllib"]
 
@@ -123,17 +123,20 @@ def export_policy(
 
     The module is restored with RLlib (the training output is ours), its Q-network goes to
     ``weights.safetensors`` and its architecture to the card; the RLlib checkpoint itself stays
-    in the training output. The card gets ``name``, ``kind``, ``version`` and ``commit`` filled
-    in. The folder appears complete or not at all. Returns the version folder.
+    in the training output. The card gets ``name``, ``kind``, ``version``, ``commit`` and
+    ``smoke`` (false unless ``card`` says true: then ``models_dir`` must be a scratch registry)
+    filled in. The folder appears complete or not at all. Returns the version folder.
     """
     from ray.rllib.core.rl_module.rl_module import RLModule
 
     source = module_path_in_checkpoint(checkpoint_dir).resolve()
     module = RLModule.from_checkpoint(source)
     arch, tensors = policy_from_rllib(module, source)
-    version = version or next_version(models_dir, name)
-    dest = Path(models_dir) / name / version
-    full = {"name": name, "kind": POLICY_KIND, "version": version, "commit": git_commit(), **card}
+    smoke = card.get("smoke") is True
+    dest = new_version_dir(models_dir, name, version, smoke)
+    version = dest.name
+    full = {"name": name, "kind": POLICY_KIND, "version": version, "commit": git_commit()}
+    full |= {"smoke": smoke, **card}
     with staged_version(dest) as stage:
         write_policy_files(stage, arch, tensors, full)
     return dest

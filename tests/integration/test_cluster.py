@@ -7,6 +7,7 @@ a 2-core machine; Serve is exercised in ``test_swarm.py``.
 from __future__ import annotations
 
 import copy
+import json
 
 import pytest
 import yaml
@@ -14,6 +15,7 @@ import yaml
 ray = pytest.importorskip("ray")
 
 from ray.cluster_utils import Cluster  # noqa: E402
+from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy  # noqa: E402
 
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
@@ -77,3 +79,61 @@ def test_parallel_backtest_spreads_strategy_days_over_the_cluster(two_nodes) -> 
     assert par.days == seq.days
     for name in strategies:
         assert par.strategies[name] == seq.strategies[name]
+
+
+def test_a_run_started_elsewhere_journals_under_the_storage_root_on_both_nodes(
+    two_nodes, tmp_path, monkeypatch, capsys
+) -> None:
+    """``SWARM_RAY_STORAGE`` set and a relative ``journal_dir``, the driver in another folder:
+    both nodes' coordinators journal under the root, where ``explain`` and ``kill-switch`` find
+    the run through its config."""
+    from swarm_ray.cli import main
+    from swarm_ray.commands._swarm import load_swarm_config
+    from swarm_ray.core.storage import ENV_VAR
+    from swarm_ray.journal import Journal
+
+    symbols = ["S1USDT", "S2USDT"]
+    root, elsewhere = tmp_path / "root", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    data = copy.deepcopy(yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text()))
+    data.update(run_id="stored", symbols=symbols, journal_dir="runs/stored/journal")
+    data.update(models_dir=str(ROOT / "models"))
+    data["agents"]["inference"] = "local"
+    data["consensus"]["threshold"] = 0.5  # quote from the first cycles: orders to explain
+    paper = data["exchange"]["paper"]
+    paper["state_path"] = None  # one state file per process; resolved like the journal
+    paper["symbols"] = {symbols[0]: {"klines": [kline_day("19"), kline_day("20")]}} | {
+        symbols[1]: {"source_symbol": symbols[0], "time_offset_ms": 0}
+    }
+    config = tmp_path / "stored.yaml"
+    config.write_text(yaml.safe_dump(data))
+    monkeypatch.setenv(ENV_VAR, str(root))
+    monkeypatch.chdir(elsewhere)
+    # one coordinator on each node for sure: Ray 2.60 often places a soft-affinity actor on
+    # another node than the one asked for
+    monkeypatch.setattr(
+        runtime,
+        "NodeAffinitySchedulingStrategy",
+        lambda node_id, soft: NodeAffinitySchedulingStrategy(node_id, soft=False),
+    )
+
+    cfg = load_swarm_config(str(config))
+    assert cfg.journal_dir == str(root / "runs" / "stored" / "journal")
+    handles = runtime.start_swarm(cfg)
+    coords = [h for n, h in handles.items() if n.startswith("coordinator:")]
+    done = ray.get([h.run.remote(3) for h in coords], timeout=300)
+    assert all(st["cycles"] == 3 and st["error"] is None for st in done)
+    assert len({st["node"] for st in done}) == 2
+    journals = sorted((root / "runs" / "stored" / "journal").glob("*.sqlite"))
+    assert [p.name for p in journals] == [f"coordinator_{s}.sqlite" for s in symbols]
+    assert not list(elsewhere.rglob("*.sqlite"))
+
+    orders = []
+    for path, symbol in zip(journals, symbols, strict=True):
+        with Journal(path, read_only=True) as j:
+            orders += j.orders(symbol=symbol)
+    assert orders, "the run placed no order to explain"
+    assert main(["explain", orders[0].client_order_id, "--config", str(config)]) == 0
+    assert orders[0].client_order_id in capsys.readouterr().out
+    assert main(["kill-switch", "--config", str(config), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out) == {s: "clear" for s in symbols}

@@ -15,6 +15,7 @@ import secrets
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -89,7 +90,7 @@ def head(tmp_path_factory):
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
-            proc.wait(30)
+            proc.wait(10)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(10)
@@ -169,11 +170,23 @@ def test_submit_script_refuses_an_unreachable_dashboard_in_one_line(head):
 
 
 def test_submitted_swarm_runs_and_status_stays_out_of_the_jobs_list(head):
-    env = head.env(RAY_ADDRESS=head.dashboard)
+    storage = head.home / "storage"  # the docs' storage root, with the shipped registry copied in
+    shutil.copytree(ROOT / "models", storage / "models")
+    env = head.env(RAY_ADDRESS=head.dashboard, SWARM_RAY_STORAGE=str(storage))
     p, _ = _run(["bash", "scripts/submit_swarm.sh", "--cycles", "4"], env, timeout=300)
     assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
     assert "coordinator:BTCUSDT: finished after 4 cycles" in p.stdout
+    (journal,) = (storage / "runs" / "paper" / "journal").glob("*.sqlite")
     assert "succeeded" in p.stdout + p.stderr
+    # the operator's commands find the job's journal through the same storage root
+    local = head.env(SWARM_RAY_STORAGE=str(storage))
+    p, _ = _run(_swarm_ray("kill-switch", "--json"), local)
+    assert p.returncode == 0 and json.loads(p.stdout) == {"BTCUSDT": "clear"}, p.stderr
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+        order_id = db.execute("SELECT client_order_id FROM orders LIMIT 1").fetchone()
+    if order_id is not None:  # four cycles may place no order
+        p, _ = _run(_swarm_ray("explain", order_id[0]), local)
+        assert p.returncode == 0 and f"order {order_id[0]}" in p.stdout, p.stderr
     for _ in range(2):
         _run(_swarm_ray("status", "--address", head.gcs), head.env())
     req = urllib.request.Request(
@@ -198,3 +211,73 @@ def test_submitted_swarm_runs_and_status_stays_out_of_the_jobs_list(head):
     p, _ = _run([str(BIN / "python"), "-c", script], head.env())
     assert p.returncode == 0, p.stderr
     assert float(p.stdout.strip().splitlines()[-1]) >= 1.9
+
+
+def test_a_coordinator_failing_at_start_is_one_line_naming_the_cause(head):
+    """Attached to a cluster, keys are the nodes' business; here the head has none."""
+    env = {k: v for k, v in head.env().items() if not k.startswith("BINANCE_")}
+    args = (
+        "run",
+        "--config",
+        "configs/binance_testnet.yaml",
+        "--address",
+        head.gcs,
+        "--cycles",
+        "1",
+    )
+    p, _ = _run(_swarm_ray(*args), env, timeout=240)
+    assert p.returncode == 1, p.stdout + p.stderr
+    assert "coordinator:BTCUSDT: stopped on Binance needs BINANCE_API_KEY" in p.stdout
+    assert "Traceback" not in p.stdout + p.stderr and "RayTaskError" not in p.stdout
+
+
+def test_stop_matches_whole_symbols_and_records_who_and_why(head, tmp_path):
+    storage = tmp_path / "storage"
+    shutil.copytree(ROOT / "models", storage / "models")
+    env = head.env(SWARM_RAY_STORAGE=str(storage))
+    run = subprocess.Popen(
+        _swarm_ray("run", "--address", head.gcs, "--status-every", "3600"),
+        env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:  # until its coordinator answers
+            p, _ = _run(_swarm_ray("status", "--address", head.gcs, "--json"), head.env())
+            if p.returncode == 0 and "BTCUSDT" in p.stdout:
+                break
+            assert run.poll() is None, run.stdout.read() if run.stdout else ""
+            time.sleep(2)
+        p, _ = _run(_swarm_ray("stop", "--address", head.gcs, "--symbol", "BTC"), head.env())
+        assert p.returncode == 1
+        assert p.stdout.strip() == "no running coordinator trades BTC; trading now: BTCUSDT"
+        assert run.poll() is None  # a partial symbol stops nothing
+        args = ("stop", "--address", head.gcs, "--symbol", "btcusdt", "--operator", "alice",
+                "--reason", "end of test")  # fmt: skip
+        p, _ = _run(_swarm_ray(*args), head.env())
+        assert p.returncode == 0 and "by alice: end of test" in p.stdout, p.stdout + p.stderr
+        out, _ = run.communicate(timeout=120)
+        assert run.returncode == 0, out
+        assert "coordinator:BTCUSDT: finished after" in out
+    finally:
+        if run.poll() is None:
+            run.kill()
+    (journal,) = (storage / "runs" / "paper" / "journal").glob("*.sqlite")
+    with sqlite3.connect(f"file:{journal}?mode=ro", uri=True) as db:
+        rows = db.execute("SELECT emergency, reason, requested_by, requested_ns FROM stop_requests")
+        (emergency, reason, who, when_ns), *_ = rows.fetchall()
+    assert (emergency, reason, who) == (0, "end of test", "alice")
+    assert abs(when_ns / 1e9 - time.time()) < 600  # wall time, not the replayed day's
+
+
+def test_smoke_training_submitted_to_the_cluster_does_not_publish(head, tmp_path):
+    storage = tmp_path / "storage"
+    shutil.copytree(ROOT / "models", storage / "models")
+    before = sorted(p.relative_to(storage) for p in (storage / "models").rglob("model_card.json"))
+    env = head.env(RAY_ADDRESS=head.dashboard, SWARM_RAY_STORAGE=str(storage))
+    args = ["bash", "scripts/submit_train.sh", "--smoke", "--what", "dqn", "--role", "risk_manager"]
+    p, _ = _run(args, env, timeout=600)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    after = sorted(p.relative_to(storage) for p in (storage / "models").rglob("model_card.json"))
+    assert after == before  # the serving registry is untouched
+    scratch = list((storage / "runs" / "smoke" / "models").rglob("model_card.json"))
+    assert scratch and all(json.loads(c.read_text())["smoke"] is True for c in scratch)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 
+from swarm_ray.core import logs
 from swarm_ray.core.logs import ENV_LOG_FORMAT, JsonFormatter, configure_logging, log_format
 
 
@@ -30,8 +31,14 @@ def test_the_cli_option_sets_the_root_handler_and_the_environment(monkeypatch, c
     saved = root.handlers[:], root.level
     try:
         configure_logging("text", "info")
+        first = logs._handler
         configure_logging("json", "info")  # replaces its own handler, keeps everyone else's
-        assert len(root.handlers) == len(saved[0]) + 1
+        assert first not in root.handlers and root.handlers.count(logs._handler) == 1
+        sentinel = logging.NullHandler()
+        root.addHandler(sentinel)  # someone else's handler survives a reconfiguration
+        configure_logging("json", "info")
+        assert sentinel in root.handlers
+        root.removeHandler(sentinel)
         assert log_format() == "json"
         logging.getLogger("swarm_ray.test").info("hello %s", "world")
         line = capsys.readouterr().err.strip().splitlines()[-1]

@@ -19,6 +19,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--symbol", default=None, help="symbol (default: every symbol found)")
     p.add_argument("--clear", action="store_true", help="clear it (needs --operator)")
     p.add_argument("--operator", default="", help="who clears it (recorded)")
+    p.add_argument(
+        "--reason", default="", help="why it is cleared (recorded; default 'cleared by operator')"
+    )
     p.add_argument("--json", action="store_true", help="print JSON: symbol -> state")
     p.set_defaults(func=run)
 
@@ -37,9 +40,20 @@ def run(args: argparse.Namespace) -> int:
             symbols = [args.symbol] if args.symbol else j.symbols()
             for s in symbols:
                 ks = j.kill_switch(s)
-                if args.clear and ks is not None:
-                    j.clear_kill_switch(s, args.operator)
-                    found[s] = f"cleared by {args.operator} (was: {ks.reason})"
+                if args.clear and ks is not None and (ks.symbol is not None or not args.symbol):
+                    # its own switch, or (no --symbol: all of them) the one for every symbol
+                    j.clear_kill_switch(ks.symbol, args.operator, args.reason)
+                    still = j.kill_switch(s)  # a global switch can still hold it
+                    found[s] = (
+                        f"cleared by {args.operator} (was: {ks.reason})"
+                        if still is None
+                        else "tripped: " + still.reason
+                    )
+                elif args.clear and ks is not None:
+                    found[s] = (
+                        f"tripped for every symbol: {ks.reason} (clearing it resumes every "
+                        "symbol: run --clear without --symbol)"
+                    )
                 else:
                     found[s] = "tripped: " + ks.reason if ks else "clear"
                 now = j.kill_switch(s)

@@ -578,3 +578,25 @@ def test_kill_switch_view_names_a_switch_that_stops_every_symbol():
     assert text.splitlines()[1].endswith("alice  operator emergency stop (every symbol)")
     assert "2024-08-20 01:28" in text
     assert kill_switch_view([]) == "no symbol in the journal"
+
+
+def test_a_symbol_under_the_switch_for_every_symbol_is_not_reported_cleared(tmp_path, capsys):
+    from swarm_ray.commands import kill_switch
+    from swarm_ray.journal import Journal
+
+    path = tmp_path / "j.sqlite"
+    with Journal(path, run_id="r") as j:
+        j.record_cycle(_cycle_record(1, symbol="BTCUSDT"))
+        j.trip_kill_switch(None, "venue incident", actor="bob")
+    args = _kill_args(path, "--symbol", "BTCUSDT", "--clear", "--operator", "carol", "--json")
+    assert kill_switch.run(args) == 0
+    assert (
+        "tripped for every symbol: venue incident" in json.loads(capsys.readouterr().out)["BTCUSDT"]
+    )
+    with Journal(path, read_only=True) as j:
+        assert j.kill_switch("BTCUSDT") is not None  # nothing was cleared
+    args = _kill_args(path, "--clear", "--operator", "carol", "--reason", "venue back", "--json")
+    kill_switch.run(args)
+    capsys.readouterr()
+    with Journal(path, read_only=True) as j:
+        assert j.kill_switch("BTCUSDT") is None

@@ -37,7 +37,21 @@ def two_nodes():
     cluster.shutdown()
 
 
-def test_swarms_for_several_symbols_run_across_both_nodes(two_nodes, tmp_path) -> None:
+@pytest.fixture
+def hard_affinity(monkeypatch):
+    """The swarm's placement made binding: ``start_swarm`` asks for each coordinator's node
+    with soft affinity (so a coordinator restarts elsewhere when its node goes), and Ray 2.60
+    then sometimes places one on another node than asked; the tests check what we ask for."""
+    monkeypatch.setattr(
+        runtime,
+        "NodeAffinitySchedulingStrategy",
+        lambda node_id, soft: NodeAffinitySchedulingStrategy(node_id, soft=False),
+    )
+
+
+def test_swarms_for_several_symbols_run_across_both_nodes(
+    two_nodes, hard_affinity, tmp_path
+) -> None:
     data = copy.deepcopy(yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text()))
     data.update(run_id="cluster", symbols=SYMBOLS, journal_dir=str(tmp_path / "journal"))
     data["agents"]["inference"] = "local"
@@ -82,7 +96,7 @@ def test_parallel_backtest_spreads_strategy_days_over_the_cluster(two_nodes) -> 
 
 
 def test_a_run_started_elsewhere_journals_under_the_storage_root_on_both_nodes(
-    two_nodes, tmp_path, monkeypatch, capsys
+    two_nodes, hard_affinity, tmp_path, monkeypatch, capsys
 ) -> None:
     """``SWARM_RAY_STORAGE`` set and a relative ``journal_dir``, the driver in another folder:
     both nodes' coordinators journal under the root, where ``explain`` and ``kill-switch`` find
@@ -109,13 +123,6 @@ def test_a_run_started_elsewhere_journals_under_the_storage_root_on_both_nodes(
     config.write_text(yaml.safe_dump(data))
     monkeypatch.setenv(ENV_VAR, str(root))
     monkeypatch.chdir(elsewhere)
-    # one coordinator on each node for sure: Ray 2.60 often places a soft-affinity actor on
-    # another node than the one asked for
-    monkeypatch.setattr(
-        runtime,
-        "NodeAffinitySchedulingStrategy",
-        lambda node_id, soft: NodeAffinitySchedulingStrategy(node_id, soft=False),
-    )
 
     cfg = load_swarm_config(str(config))
     assert cfg.journal_dir == str(root / "runs" / "stored" / "journal")

@@ -11,6 +11,8 @@ from __future__ import annotations
 import argparse
 import logging
 import os
+import signal
+import sys
 
 from swarm_ray.commands._swarm import DEFAULT_CONFIG, load_swarm_config
 
@@ -39,7 +41,8 @@ def run(args: argparse.Namespace) -> int:
 
     cfg = load_swarm_config(args.config)  # output paths resolved under the storage root
     if cfg.exchange.is_mainnet and not args.yes_mainnet:
-        print("this config trades real money on mainnet; pass --yes-mainnet to mean it")
+        print("this config trades real money on mainnet; pass --yes-mainnet to mean it",
+              file=sys.stderr)  # fmt: skip
         return 2
     if args.check:
         print(f"{args.config}: ok (run {cfg.run_id}, {', '.join(cfg.symbols)} on "
@@ -63,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
             print(line, flush=True)
 
     swarm = Swarm(cfg, address=args.address, http_port=args.http_port, yes_mainnet=True)
+    signal.signal(signal.SIGTERM, _interrupt)  # `ray job stop`, a supervisor: like Ctrl-C
     try:
         swarm.start(args.cycles)
         say(f"swarm {cfg.run_id}: {', '.join(swarm.coordinators)} on {cfg.exchange.kind}")
@@ -78,3 +82,7 @@ def run(args: argparse.Namespace) -> int:
     finally:
         swarm.close()  # the model app's CPUs go back to the cluster
     return 1 if swarm.failed else 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt

@@ -21,7 +21,7 @@ An absolute path in a config stays as it is; a relative one is under the root:
 - :meth:`StorageRoot.results`: Ray Tune's ``storage_path``, which may be a URI (Tune opens it
   with ``pyarrow.fs``).
 - :meth:`StorageRoot.registry`: the model registry read for inference. With no root set it is
-  looked up as before (the working directory, then the repository, which ships one).
+  looked up in the working directory, then the repository (which ships one).
 
 Resolution happens once, on the driver, where the config is loaded; actors get the absolute
 paths (on several nodes, the same path must mean the same folder: a shared filesystem).
@@ -171,6 +171,12 @@ def check_uri(uri: str, field: str) -> None:
     if scheme not in URI_SCHEMES:
         known = ", ".join(f"{s}://" for s in sorted(URI_SCHEMES))
         raise StorageError(f"{field}: {uri} is not a storage URI (one of {known})")
+    parsed = urlparse(uri)
+    if parsed.username or parsed.password:  # it would reach logs and the job's runtime env
+        raise StorageError(
+            f"{field}: a storage URI must not carry credentials; give them to the file "
+            "system through its own environment (e.g. AWS_ACCESS_KEY_ID)"
+        )
 
 
 def storage_root(

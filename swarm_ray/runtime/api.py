@@ -175,7 +175,10 @@ class Swarm:
         """Hand the model app back if this swarm deployed it (its CPUs go to the next job);
         the actors end with the driver."""
         if self._deployed:
-            runtime.release_models()
+            # another swarm on this cluster may answer with the same app: leave it to that one
+            others = set(runtime.find_coordinators()) - set(self.coordinators)
+            if not others:
+                runtime.release_models()
             self._deployed = False
 
     def __enter__(self) -> Swarm:

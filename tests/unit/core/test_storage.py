@@ -197,3 +197,11 @@ def test_kill_switch_and_explain_find_the_journal_through_the_config_and_root(
     assert main(["kill-switch", "--config", str(config)]) == 1  # cwd: no journal there
     err = capsys.readouterr().err
     assert err.startswith(f"error: no journal under {elsewhere}") and ENV_VAR in err
+
+
+def test_a_storage_uri_carrying_credentials_is_refused_without_echoing_them() -> None:
+    from swarm_ray.core.storage import StorageError, check_uri
+
+    with pytest.raises(StorageError, match="must not carry credentials") as err:
+        check_uri("s3://AKIAEXAMPLE:s3cr3t@bucket/swarm", "storage")
+    assert "s3cr3t" not in str(err.value)

@@ -213,4 +213,4 @@ def test_run_refuses_a_mainnet_endpoint_without_yes_mainnet(tmp_path, monkeypatc
     )
     assert load_config(f, SwarmConfig).exchange.is_mainnet
     code = main(["run", "--config", str(f)])
-    assert code == 2 and "mainnet" in capsys.readouterr().out
+    assert code == 2 and "mainnet" in capsys.readouterr().err

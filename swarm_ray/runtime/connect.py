@@ -123,6 +123,16 @@ def _native_stderr_silenced() -> Iterator[None]:
         os.close(saved)
 
 
+def _refused(what: str, address: str, has_token: bool) -> ClusterUnavailable:
+    """The one line for a cluster that turned us away: our token refused, or none sent."""
+    if has_token:
+        return ClusterUnavailable(
+            f"{what} refused this machine's authentication token: use the head node's token "
+            "(`ray get-auth-token` there prints it)"
+        )
+    return ClusterUnavailable(_NO_TOKEN.format(address=address))
+
+
 def _check_gcs(address: str, has_token: bool, timeout_s: float = PROBE_TIMEOUT_S) -> None:
     """One authenticated request to the cluster's GCS, so a refused token is one line now
     rather than a retry loop and a traceback later."""
@@ -135,12 +145,7 @@ def _check_gcs(address: str, has_token: bool, timeout_s: float = PROBE_TIMEOUT_S
                 b"session_name", b"session", timeout=timeout_s
             )
     except AuthenticationError:
-        if has_token:
-            raise ClusterUnavailable(
-                f"the Ray cluster at {address} refused this machine's authentication token: "
-                "use the head node's token (`ray get-auth-token` there prints it)"
-            ) from None
-        raise ClusterUnavailable(_NO_TOKEN.format(address=address)) from None
+        raise _refused(f"the Ray cluster at {address}", address, has_token) from None
     except Exception as exc:
         raise ClusterUnavailable(
             f"{address} does not answer as a Ray cluster ({type(exc).__name__}); is it the "
@@ -222,12 +227,7 @@ def check_dashboard(url: str, timeout_s: float = PROBE_TIMEOUT_S) -> None:
             return
     except urllib.error.HTTPError as exc:
         if exc.code in (401, 403):
-            if has_token:
-                raise ClusterUnavailable(
-                    f"the Ray dashboard at {url} refused this machine's authentication token: "
-                    "use the head node's token (`ray get-auth-token` there prints it)"
-                ) from None
-            raise ClusterUnavailable(_NO_TOKEN.format(address=url)) from None
+            raise _refused(f"the Ray dashboard at {url}", url, has_token) from None
         raise ClusterUnavailable(f"the Ray dashboard at {url} answered HTTP {exc.code}") from None
     except (OSError, urllib.error.URLError) as exc:
         reason = getattr(exc, "reason", exc)

@@ -7,6 +7,7 @@ docstring of :mod:`swarm_ray.journal.store`.
 - :mod:`~swarm_ray.journal.schema`: the tables, statements and row conversions.
 - :mod:`~swarm_ray.journal.store`: :class:`Journal`, its connection and writes.
 - :mod:`~swarm_ray.journal.queries`: the reads, explanations and summaries.
+- :mod:`~swarm_ray.journal.series`: time series of cycles and votes, agents' records, order search.
 """
 
 from swarm_ray.journal.queries import UNRESOLVED_STATUSES

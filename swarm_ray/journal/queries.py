@@ -30,6 +30,7 @@ from swarm_ray.journal.schema import (
     order_from_row,
     to_scope,
 )
+from swarm_ray.journal.series import SeriesQueries
 
 __all__ = ["UNRESOLVED_STATUSES", "JournalQueries"]
 
@@ -42,7 +43,7 @@ UNRESOLVED_STATUSES: tuple[OrderStatus, ...] = (
 """Orders whose state at the venue a restarted coordinator must check before quoting again."""
 
 
-class JournalQueries:
+class JournalQueries(SeriesQueries):
     """Queries on one journal connection (see the module docstring)."""
 
     def __init__(self, conn: sqlite3.Connection) -> None:

@@ -25,6 +25,7 @@ COMMANDS: dict[str, str] = {
     "stop": "swarm_ray.commands.stop",
     "explain": "swarm_ray.commands.explain",
     "kill-switch": "swarm_ray.commands.kill_switch",
+    "panel": "swarm_ray.commands.panel",
     "serve": "swarm_ray.commands.serve",
 }
 

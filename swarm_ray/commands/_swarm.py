@@ -7,6 +7,8 @@ import socket
 from typing import Any
 
 from swarm_ray.core.config import load_config, resolve_path
+from swarm_ray.core.storage import storage_root
+from swarm_ray.panel.auth import PanelToken
 from swarm_ray.runtime.config import SwarmConfig, resolve_storage
 
 DEFAULT_CONFIG = "configs/paper.yaml"
@@ -36,3 +38,63 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def start_panel(cfg: SwarmConfig, http_port: int | None, token_dir: str | None = None) -> list[str]:
+    """Deploy the control panel for ``cfg``'s run unless its config turns it off; returns the
+    lines that tell the operator where it is and where its token comes from (a generated
+    token off a terminal: a file in ``token_dir``, default the storage root)."""
+    if not cfg.panel.enabled:
+        return []
+    from swarm_ray.panel.deploy import start_panel as deploy_panel
+
+    token = panel_token()
+    try:
+        url = deploy_panel(
+            cfg.journal_dir,
+            token.digest,
+            threshold=cfg.consensus.threshold,
+            refresh_s=cfg.panel_refresh_s,
+            public_read=cfg.panel.public_read,
+            http_port=http_port or 8000,
+            title=f"swarm-ray {cfg.run_id}",
+        )
+    except Exception as exc:  # the swarm trades without its panel; say why there is none
+        first = (str(exc).strip().splitlines() or [""])[0]
+        return [f"panel: not started ({type(exc).__name__}: {first})"]
+    folder = token_dir or storage_root(cfg.storage).local_path(".", "storage root")
+    return [f"panel: {url}", token_notice(token, folder)]
+
+
+def token_notice(token: PanelToken, folder: str) -> str:
+    """Where the panel's operator token comes from, in one line: the environment; else, on a
+    terminal, the generated token itself (shown this once); else (a job's log, a pipe) the
+    file ``panel_token`` in ``folder``, readable by its owner only."""
+    import os
+    import sys
+    from pathlib import Path
+
+    from swarm_ray.panel.auth import TOKEN_ENV
+
+    if not token.generated:
+        return f"panel operator token: the one in {TOKEN_ENV}"
+    if sys.stdout.isatty():
+        return (f"panel operator token (shown once; set {TOKEN_ENV} to choose it): "
+                f"{token.reveal()}")  # fmt: skip
+    path = Path(folder) / "panel_token"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token.reveal() + "\n")
+    os.chmod(path, 0o600)
+    return f"panel operator token: in {path} (readable by its owner only)"
+
+
+def panel_token() -> PanelToken:
+    """The operator token from the environment (or a new one); a bad one stops the command."""
+    from swarm_ray.core.errors import CommandError
+
+    try:
+        return PanelToken.from_env()
+    except ValueError as exc:
+        raise CommandError(str(exc)) from None

@@ -12,7 +12,7 @@ import shutil
 import time
 from pathlib import Path
 
-from swarm_ray.commands._swarm import DEFAULT_CONFIG, free_port, load_swarm_config
+from swarm_ray.commands._swarm import DEFAULT_CONFIG, free_port, load_swarm_config, start_panel
 from swarm_ray.commands.views import status_table
 from swarm_ray.core.storage import storage_root
 
@@ -26,6 +26,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--cycles", type=int, default=None, help="cycles to run (default: the day)")
     p.add_argument("--num-cpus", type=int, default=None, help="CPUs of the local Ray cluster")
     p.add_argument("--quiet", action="store_true", help="no live status view")
+    p.add_argument("--no-panel", action="store_true", help="do not start the control panel")
     p.set_defaults(func=run)
 
 
@@ -53,17 +54,26 @@ def run(args: argparse.Namespace) -> int:
     exchange = base.exchange.model_copy(
         update={"paper": paper.model_copy(update={"state_path": str(out / "paper_account.sqlite")})}
     )
+    panel = base.panel.model_copy(update={"enabled": base.panel.enabled and not args.no_panel})
     cfg = base.model_copy(
-        update={"journal_dir": str(out / "journal"), "exchange": exchange, "run_id": "demo"}
+        update={
+            "journal_dir": str(out / "journal"),
+            "exchange": exchange,
+            "run_id": "demo",
+            "panel": panel,
+        }
     )
     console = Console()
     t0 = time.monotonic()
     init_ray(None, args.num_cpus)
     deployed = False
     try:
+        http_port = free_port()
         with console.status("starting Ray Serve with the shipped models..."):
-            deployed = runtime.ensure_models_served(cfg, http_port=free_port())
+            deployed = runtime.ensure_models_served(cfg, http_port=http_port)
         handles = runtime.start_swarm(cfg)
+        for line in start_panel(cfg, http_port, token_dir=str(out)):
+            console.print(line, highlight=False, soft_wrap=True)
         coord = next(h for n, h in handles.items() if n.startswith("coordinator:"))
         ref = coord.run.remote(args.cycles, keep_history=True)
         started = time.monotonic()
@@ -107,4 +117,7 @@ def run(args: argparse.Namespace) -> int:
         f"{cycles} cycles, PnL {last.get('pnl', 0):.2f} USDT, position {last.get('position', 0):g}"
     )
     console.print(f"report: {report}")
+    if cfg.panel.enabled:
+        console.print(f"browse the run: swarm-ray panel --journal-dir {out / 'journal'}",
+                      highlight=False, soft_wrap=True)  # fmt: skip
     return 0

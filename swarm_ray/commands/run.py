@@ -32,10 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--yes-mainnet", action="store_true", help="confirm a mainnet config (real money)"
     )
     p.add_argument("--check", action="store_true", help="check the config and exit")
+    p.add_argument("--no-panel", action="store_true", help="do not start the control panel")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from swarm_ray.commands._swarm import start_panel
     from swarm_ray.commands.views import status_lines
     from swarm_ray.core.logs import log_format
 
@@ -65,11 +67,17 @@ def run(args: argparse.Namespace) -> int:
         def say(line: str) -> None:
             print(line, flush=True)
 
+    if args.no_panel:
+        cfg = cfg.model_copy(update={"panel": cfg.panel.model_copy(update={"enabled": False})})
     swarm = Swarm(cfg, address=args.address, http_port=args.http_port, yes_mainnet=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `ray job stop`, a supervisor: like Ctrl-C
+    panel = False
     try:
         swarm.start(args.cycles)
         say(f"swarm {cfg.run_id}: {', '.join(swarm.coordinators)} on {cfg.exchange.kind}")
+        for line in start_panel(cfg, args.http_port):
+            panel = True
+            print(line, flush=True)  # not a log record: a generated token shows on a terminal
         swarm.wait(
             every=args.status_every,
             on_status=lambda statuses: [say(line) for line in status_lines(statuses)],
@@ -80,6 +88,10 @@ def run(args: argparse.Namespace) -> int:
         swarm.stop(reason="interrupted (Ctrl-C or SIGTERM)", wait=False)
         return 130
     finally:
+        if panel and swarm.last_on_cluster():
+            from swarm_ray.panel.deploy import stop_panel
+
+            stop_panel()
         swarm.close()  # the model app's CPUs go back to the cluster
     return 1 if swarm.failed else 0
 

@@ -171,13 +171,17 @@ class Swarm:
             self.wait(timeout=max(30.0, 5 * self.config.cycle.interval_s))
         return out
 
+    def last_on_cluster(self) -> bool:
+        """No other swarm's coordinator runs on this cluster (what the cluster-wide apps, the
+        models and the panel, are left up for)."""
+        return not set(runtime.find_coordinators()) - set(self.coordinators)
+
     def close(self) -> None:
         """Hand the model app back if this swarm deployed it (its CPUs go to the next job);
         the actors end with the driver."""
         if self._deployed:
             # another swarm on this cluster may answer with the same app: leave it to that one
-            others = set(runtime.find_coordinators()) - set(self.coordinators)
-            if not others:
+            if self.last_on_cluster():
                 runtime.release_models()
             self._deployed = False
 

@@ -5,11 +5,26 @@ from __future__ import annotations
 from pydantic import Field, model_validator
 
 from swarm_ray.agents.roles import AgentConfig
+from swarm_ray.core.config import StrictModel
 from swarm_ray.core.storage import storage_root
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig
 from swarm_ray.trading.config import TradingConfig
 
-__all__ = ["SwarmConfig", "resolve_storage"]
+__all__ = ["PanelConfig", "SwarmConfig", "resolve_storage"]
+
+
+class PanelConfig(StrictModel):
+    """The control panel in the browser, on Serve's HTTP proxy at ``/panel/``."""
+
+    enabled: bool = Field(True, description="start the panel with the swarm (run, demo)")
+    public_read: bool = Field(
+        False,
+        description="let anyone who reaches the panel see it without the operator token"
+        " (the controls always need it)",
+    )
+    refresh_s: float | None = Field(
+        None, gt=0, le=300, description="page refresh period (none: the cycle's pace, 1-10 s)"
+    )
 
 
 class SwarmConfig(TradingConfig):
@@ -27,6 +42,17 @@ class SwarmConfig(TradingConfig):
     exchange: ExchangeConfig = ExchangeConfig()
     agents: AgentConfig = AgentConfig()
     metrics: bool = True
+    panel: PanelConfig = PanelConfig()
+
+    @property
+    def panel_refresh_s(self) -> float:
+        """How often the panel's page asks for news: the configured period, else one cycle of
+        wall time (a replay's sped-up cycle included), kept within 1 to 10 s."""
+        if self.panel.refresh_s is not None:
+            return self.panel.refresh_s
+        speed = self.cycle.replay_speed if self.exchange.kind == "paper" else 1.0
+        wall = self.cycle.interval_s / speed if speed > 0 else 1.0
+        return min(10.0, max(1.0, wall))
 
     @model_validator(mode="after")
     def _symbols_known(self) -> SwarmConfig:

@@ -15,9 +15,16 @@ def test_demo_runs_the_swarm_and_writes_the_report(tmp_path) -> None:
     cmd = [sys.executable, "-m", "swarm_ray", "demo", "--cycles", "90", "--out", str(out),
            "--quiet"]  # fmt: skip
     env = {**os.environ, "RAY_ADDRESS": ""}
+    env.pop("SWARM_RAY_PANEL_TOKEN", None)
     proc = subprocess.run(cmd, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "report:" in proc.stdout
+    # the control panel ran on Serve beside the swarm; its generated token went to a file in
+    # --out that only its owner reads, never to the output
+    assert "panel: http://127.0.0.1:" in proc.stdout
+    token = (out / "panel_token").read_text().strip()
+    assert len(token) >= 32 and token not in proc.stdout + proc.stderr
+    assert (out / "panel_token").stat().st_mode & 0o077 == 0
     text = (out / "report.md").read_text()
     assert "| cycles | 90 |" in text and "consensus outcome" in text
     for png in ("pnl.png", "inventory.png", "quotes.png", "consensus.png"):

@@ -82,6 +82,10 @@ def create_app(settings: PanelSettings, live: Live | None = None) -> FastAPI:
 
     def operator_auth(request: Request) -> None:
         if not check_bearer(request.headers.get("authorization"), settings.token_digest):
+            if request.method == "POST":
+                who = request.client.host if request.client else "unknown"
+                log.warning("panel: refused %s from %s: no valid operator token",
+                            request.url.path, who)  # fmt: skip
             raise HTTPException(
                 401,
                 "the operator token is missing or wrong (Authorization: Bearer <token>)",

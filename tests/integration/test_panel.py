@@ -159,6 +159,7 @@ def chromium():
     return webdriver.Chrome(service=Service(driver_path), options=opts)
 
 
+@pytest.mark.browser
 def test_an_operator_watches_explains_trips_and_clears_in_a_real_browser(swarm):
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec

@@ -27,6 +27,7 @@ COMMANDS: dict[str, str] = {
     "kill-switch": "swarm_ray.commands.kill_switch",
     "panel": "swarm_ray.commands.panel",
     "serve": "swarm_ray.commands.serve",
+    "data": "swarm_ray.commands.data",
 }
 
 

@@ -57,7 +57,10 @@ def _load_one(path: Path) -> pd.DataFrame:
     if not path.is_file():
         raise KlineDataError(f"{path}: kline file not found")
     try:
-        df = pd.read_csv(path, header=None, names=list(KLINE_COLUMNS))
+        # USD-M futures dumps start with a header row (open_time,open,...); spot dumps have none
+        with path.open("rb") as f:
+            header = f.readline(64).split(b",")[0].strip().lower() == b"open_time"
+        df = pd.read_csv(path, header=None, names=list(KLINE_COLUMNS), skiprows=int(header))
     except (pd.errors.ParserError, ValueError) as exc:
         raise KlineDataError(f"{path}: not a Binance kline CSV: {exc}") from None
     if df.empty:
@@ -71,7 +74,7 @@ def _load_one(path: Path) -> pd.DataFrame:
             f"{path}: not a Binance kline CSV: row {row + 1} has no numeric open/close time"
         )
     df[["open_time_ms", "close_time_ms"]] = df[["open_time_ms", "close_time_ms"]].astype(np.int64)
-    # Binance's newer dumps use microseconds for open time; normalise to milliseconds.
+    # Binance's spot dumps from 2025-01-01 use microseconds; normalise to milliseconds.
     if df["open_time_ms"].iloc[0] > 10**14:
         df["open_time_ms"] //= 1000
         df["close_time_ms"] //= 1000

@@ -41,7 +41,8 @@ format: install
 bench: install
 	$(PY) scripts/bench_env.py
 
-# every benchmark script (each also takes --json); a few minutes on 2 cores
+# every benchmark script (each also takes --json); about 50 minutes on 2 cores, 40 of them the
+# training race against Stable-Baselines3 (scripts/bench_train.py --skip-race leaves it out)
 bench-all: install
 	$(PY) scripts/bench_env.py
 	$(PY) scripts/bench_train.py

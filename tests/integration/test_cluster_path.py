@@ -86,6 +86,7 @@ def head(tmp_path_factory):
             if proc.poll() is not None or time.monotonic() > deadline:
                 pytest.fail(f"the head node did not start:\n{(home / 'head.log').read_text()}")
             time.sleep(1)
+        _wait_for_job_agent(h)
         yield h
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
@@ -96,6 +97,25 @@ def head(tmp_path_factory):
             proc.wait(10)
         log.close()
         shutil.rmtree(temp_dir, ignore_errors=True)
+
+
+def _wait_for_job_agent(h: Head, timeout_s: float = 90) -> None:
+    """The dashboard answers before the head's job agent has registered; until it has, a
+    submission fails with "No available agent" (Ray's own advice: try again later). A loaded
+    machine can take tens of seconds: wait with a no-op job, so the tests time the product."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        p = subprocess.run(
+            [str(BIN / "ray"), "job", "submit", "--address", h.dashboard, "--no-wait", "--",
+             "true"],
+            env=h.env(RAY_AUTH_MODE="token"), cwd=h.home, capture_output=True, text=True,
+            timeout=60,
+        )  # fmt: skip
+        if p.returncode == 0:
+            return
+        if "No available agent" not in p.stdout + p.stderr or time.monotonic() > deadline:
+            pytest.fail(f"the head node accepts no job:\n{p.stdout[-2000:]}{p.stderr[-2000:]}")
+        time.sleep(2)
 
 
 def _run(args: list[str], env: dict[str, str], timeout: float = 120, cwd: Path = ROOT):

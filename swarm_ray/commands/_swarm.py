@@ -46,19 +46,20 @@ def start_panel(cfg: SwarmConfig, http_port: int | None, token_dir: str | None =
     token off a terminal: a file in ``token_dir``, default the storage root)."""
     if not cfg.panel.enabled:
         return []
+    from swarm_ray.panel.app import PanelSettings
     from swarm_ray.panel.deploy import start_panel as deploy_panel
 
     token = panel_token()
+    settings = PanelSettings(
+        journal_dir=cfg.journal_dir,
+        token_digest=token.digest,
+        public_read=cfg.panel.public_read,
+        threshold=cfg.consensus.threshold,
+        refresh_s=cfg.panel_refresh_s,
+        title=f"swarm-ray {cfg.run_id}",
+    )
     try:
-        url = deploy_panel(
-            cfg.journal_dir,
-            token.digest,
-            threshold=cfg.consensus.threshold,
-            refresh_s=cfg.panel_refresh_s,
-            public_read=cfg.panel.public_read,
-            http_port=http_port or 8000,
-            title=f"swarm-ray {cfg.run_id}",
-        )
+        url = deploy_panel(settings, http_port=http_port or 8000)
     except Exception as exc:  # the swarm trades without its panel; say why there is none
         first = (str(exc).strip().splitlines() or [""])[0]
         return [f"panel: not started ({type(exc).__name__}: {first})"]

@@ -71,12 +71,12 @@ def run(args: argparse.Namespace) -> int:
         cfg = cfg.model_copy(update={"panel": cfg.panel.model_copy(update={"enabled": False})})
     swarm = Swarm(cfg, address=args.address, http_port=args.http_port, yes_mainnet=True)
     signal.signal(signal.SIGTERM, _interrupt)  # `ray job stop`, a supervisor: like Ctrl-C
-    panel = False
+    panel: list[str] = []
     try:
         swarm.start(args.cycles)
         say(f"swarm {cfg.run_id}: {', '.join(swarm.coordinators)} on {cfg.exchange.kind}")
-        for line in start_panel(cfg, args.http_port):
-            panel = True
+        panel = start_panel(cfg, args.http_port)
+        for line in panel:
             print(line, flush=True)  # not a log record: a generated token shows on a terminal
         swarm.wait(
             every=args.status_every,

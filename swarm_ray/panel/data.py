@@ -57,38 +57,14 @@ class JournalFolder:
     # -- reads
 
     def overview(self) -> list[dict[str, Any]]:
-        """One row per symbol from its journal's newest cycle."""
-        rows = []
-        for symbol, path in self.symbols().items():
+        """One row per symbol from its journal's newest cycle (each journal opened once; the
+        newest file wins a tie, as in :meth:`symbols`)."""
+        rows: dict[str, dict[str, Any]] = {}
+        for path in self.paths():
             with self._open(path) as j:
-                last = j.cycles(symbol, limit=1)
-                cycle = last[0] if last else None
-                decision = (cycle or {}).get("decision") or {}
-                fills = j.fill_count(symbol)
-                ks = j.kill_switch(symbol)
-                rows.append(
-                    {
-                        "symbol": symbol,
-                        "journal": path.name,
-                        "cycle": None if cycle is None else cycle["cycle"],
-                        "time_ms": None if cycle is None else cycle["time_ns"] // 1_000_000,
-                        "mid": None if cycle is None else cycle["mid"],
-                        "position": None if cycle is None else cycle["inventory"],
-                        "pnl": None if cycle is None else cycle["pnl"],
-                        "fills": fills,
-                        "decision": {
-                            "action": decision.get("action"),
-                            "voted": decision.get("voted_action"),
-                            "share": decision.get("consensus_share"),
-                            "reason": decision.get("reason"),
-                            "carried": decision.get("reason") in CARRIED_REASONS,
-                            "risk_reasons": decision.get("risk_reasons", []),
-                        },
-                        "kill_switch": None if ks is None else dataclasses.asdict(ks),
-                        "agents": [] if cycle is None else _agents(j.opinions(cycle["id"])),
-                    }
-                )
-        return rows
+                for symbol in j.symbols():
+                    rows[symbol] = _overview_row(j, symbol, path)
+        return [rows[s] for s in sorted(rows)]
 
     def series(self, symbol: str, limit: int) -> dict[str, Any]:
         with self._open(self._journal_of(symbol)) as j:
@@ -125,21 +101,15 @@ class JournalFolder:
     def audit(self, limit: int = 200) -> list[dict[str, Any]]:
         """Operators' and the swarm's actions, newest first: every kill-switch trip and clear
         and every stop request, with who, why and when (wall time)."""
-        seen: set[tuple] = set()
         out = []
         for p in self.paths():
             with self._open(p) as j:
-                for e in j.kill_switch_history(None) + [
-                    h
-                    for s in j.symbols()
-                    for h in j.kill_switch_history(s)
-                    if h["symbol"] is not None
-                ]:
-                    item = {"kind": f"kill_switch_{e['event']}", **e}
-                    key = (p, item["kind"], e["symbol"], e["time_ns"], e["actor"])
-                    if key not in seen:
-                        seen.add(key)
-                        out.append(item)
+                # the global switch's events, then each symbol's own (its history also lists
+                # the global ones, already taken)
+                events = j.kill_switch_history(None) + [
+                    e for s in j.symbols() for e in j.kill_switch_history(s) if e["symbol"]
+                ]
+                out += [{"kind": f"kill_switch_{e['event']}", **e} for e in events]
                 for r in j.stop_requests():
                     out.append(
                         {
@@ -185,6 +155,33 @@ class JournalFolder:
                     if still is not None:
                         held[sym] = still.reason
         return {"cleared": cleared, "still_tripped": held}
+
+
+def _overview_row(j: Journal, symbol: str, path: Path) -> dict[str, Any]:
+    last = j.cycles(symbol, limit=1)
+    cycle = last[0] if last else None
+    decision = (cycle or {}).get("decision") or {}
+    ks = j.kill_switch(symbol)
+    return {
+        "symbol": symbol,
+        "journal": path.name,
+        "cycle": None if cycle is None else cycle["cycle"],
+        "time_ms": None if cycle is None else cycle["time_ns"] // 1_000_000,
+        "mid": None if cycle is None else cycle["mid"],
+        "position": None if cycle is None else cycle["inventory"],
+        "pnl": None if cycle is None else cycle["pnl"],
+        "fills": j.fill_count(symbol),
+        "decision": {
+            "action": decision.get("action"),
+            "voted": decision.get("voted_action"),
+            "share": decision.get("consensus_share"),
+            "reason": decision.get("reason"),
+            "carried": decision.get("reason") in CARRIED_REASONS,
+            "risk_reasons": decision.get("risk_reasons", []),
+        },
+        "kill_switch": None if ks is None else dataclasses.asdict(ks),
+        "agents": [] if cycle is None else _agents(j.opinions(cycle["id"])),
+    }
 
 
 def _agents(opinions: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -32,40 +32,21 @@ ROUTE_PREFIX = "/panel"
 class PanelDeployment:
     """The panel's server: reads the run's journals, asks the coordinators for live status."""
 
-    def __init__(self, settings: dict[str, Any]) -> None:
-        self._app = create_app(PanelSettings(**settings), live=RayLive())
+    def __init__(self, settings: PanelSettings) -> None:
+        self._app = create_app(settings, live=RayLive())
 
     def __serve_build_asgi_app__(self) -> Any:
         return self._app
 
 
 def start_panel(
-    journal_dir: str,
-    token_digest: str,
-    *,
-    threshold: float | None,
-    refresh_s: float,
-    public_read: bool = False,
-    http_host: str = "127.0.0.1",
-    http_port: int = 8000,
-    title: str = "swarm-ray",
+    settings: PanelSettings, *, http_host: str = "127.0.0.1", http_port: int = 8000
 ) -> str:
-    """Deploy the panel (Serve starts on ``http_host:http_port`` if it is not running yet);
-    returns its URL. Replaces a panel already deployed on this cluster."""
-    settings = PanelSettings(
-        journal_dir=journal_dir,
-        token_digest=token_digest,
-        public_read=public_read,
-        threshold=threshold,
-        refresh_s=refresh_s,
-        title=title,
-    )
+    """Deploy the panel with ``settings`` (Serve starts on ``http_host:http_port`` if it is
+    not running yet); returns its URL. Replaces a panel already deployed on this cluster."""
     serve.start(http_options={"host": http_host, "port": http_port})
     serve.run(
-        PanelDeployment.bind(settings.__dict__),
-        name=APP_NAME,
-        route_prefix=ROUTE_PREFIX,
-        blocking=False,
+        PanelDeployment.bind(settings), name=APP_NAME, route_prefix=ROUTE_PREFIX, blocking=False
     )
     return panel_url()
 

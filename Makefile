@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install test demo lint docs format bench bench-all clean
+.PHONY: install peer test demo lint docs format bench bench-all clean
 
 install: $(STAMP)
 
@@ -16,8 +16,19 @@ $(STAMP): pyproject.toml constraints.txt
 	PYTHONWARNINGS=ignore::UserWarning $(PY) -m pip install --quiet -c constraints.txt -e ".[dev]"
 	touch $(STAMP)
 
+# hftbacktest, the peer the tick replay is checked against (scripts/validate_fills.py), in its
+# own virtualenv: it pins numpy below the version this project uses
+PEER := .venv-peer
+PEER_STAMP := $(PEER)/.installed
+peer: $(PEER_STAMP)
+
+$(PEER_STAMP): constraints-peer.txt
+	test -x $(PEER)/bin/python || $(PYTHON) -m venv $(PEER)
+	$(PEER)/bin/python -m pip install --quiet -c constraints-peer.txt hftbacktest
+	touch $(PEER_STAMP)
+
 # the whole check: import contracts, the strict docs build, then every test but the online ones
-test: install
+test: install peer
 	$(VENV)/bin/lint-imports
 	NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet --site-dir .venv/site
 	$(PY) -m pytest -m "not online" tests
@@ -51,4 +62,4 @@ bench-all: install
 	$(PY) scripts/bench_backtest.py
 
 clean:
-	rm -rf $(VENV) runs site .pytest_cache
+	rm -rf $(VENV) $(PEER) runs site .pytest_cache

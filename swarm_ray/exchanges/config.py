@@ -11,6 +11,7 @@ from urllib.parse import urlparse
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
+from envs.queue import QueueModelName
 from swarm_ray.core.config import ConfigError, StrictModel, resolve_path, secret_from_env
 from swarm_ray.exchanges.binance import constants as C
 
@@ -154,8 +155,24 @@ class PaperConfig(StrictModel):
     """Account at the start (restored from ``state_path`` instead when it exists)."""
     leverage: int = Field(5, ge=1, le=125)
     """futures: initial margin is notional / leverage."""
+    fill_model: Literal["trade_through", "queue"] = "trade_through"
+    """How resting orders fill. ``trade_through`` (klines or L2): when a later bar or trade
+    goes strictly through the price, in full. ``queue`` (L2 only, the tick replay): the order
+    joins behind the size shown at its price; trades at its price use up the queue ahead and
+    then fill it, partly if they are smaller; a trade through its price or the opposite touch
+    reaching it fills the rest."""
+    queue_model: QueueModelName = "risk_averse"
+    """``fill_model: queue``: how cancels by others move the order up the queue:
+    ``risk_averse`` (never), ``power_prob`` or ``log_prob`` (with the chance that a cancel came
+    from ahead, as hftbacktest's models of the same names)."""
+    queue_power: float = Field(2.0, gt=0, le=100)
+    """The exponent of ``queue_model: power_prob``."""
+    feed_latency_ms: float = Field(0.0, ge=0, le=60_000)
+    """Market data reaches the trader this long after the venue stamped it: snapshots and
+    klines show the market as of the clock less this."""
     touch_fill_prob: float = Field(1.0, ge=0, le=1)
-    """The environment's queue stand-in: a traded-through order fills with this chance."""
+    """``fill_model: trade_through``: a traded-through order fills with this chance (the
+    environment's queue stand-in)."""
     seed: int = Field(0, ge=0)
     """Seeds the touch_fill_prob draws (each draw depends only on seed, event and order)."""
     align_to_clock: bool = False
@@ -179,6 +196,12 @@ class PaperConfig(StrictModel):
             raise ValueError("symbols: configure at least one symbol")
         for name, sym in self.symbols.items():
             src = sym.source_symbol
+            data = self.symbols.get(src) if src is not None else sym
+            if self.fill_model == "queue" and data is not None and not data.l2:
+                raise ValueError(
+                    f"symbols.{name}: fill_model 'queue' needs L2 data (l2 files); 1-minute "
+                    "klines show no queue: use fill_model 'trade_through' for them"
+                )
             if src is None:
                 continue
             if src not in self.symbols:

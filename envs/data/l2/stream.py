@@ -91,6 +91,12 @@ class L2Event:
     asks: tuple[Level, ...]
     ticker: BookTicker | None = None
     trade: Trade | None = None
+    changes: tuple[Sequence[Sequence[str | float]], Sequence[Sequence[str | float]]] | None = None
+    """"book" events: the levels this event set, (bids, asks) as (price, qty) with absolute
+    quantities (0 removes the level), as the message listed them (a level may be listed with its
+    size unchanged). With ``reset`` (a snapshot): every level of the new book, and 0 for each
+    level of the old book that is gone."""
+    reset: bool = False
 
 
 def _as_paths(files: PathArg | Sequence[PathArg]) -> list[Path]:
@@ -177,11 +183,27 @@ def iter_events(
                 lid = int(msg["lastUpdateId"])
                 if book.synced and book.last_update_id is not None and lid <= book.last_update_id:
                     continue  # not newer than the book
+                before = (set(book.bids), set(book.asks)) if book.synced else (set(), set())
                 book.apply_snapshot(lid, msg["bids"], msg["asks"])
                 bb, ba, b, a, uid = state()
                 top = (b, a)
                 e = msg.get("E")
-                yield L2Event("book", None if e is None else int(e), ns, uid, bb, ba, b, a)
+                full = (
+                    list(book.bids.items()) + [(p, 0.0) for p in before[0] - book.bids.keys()],
+                    list(book.asks.items()) + [(p, 0.0) for p in before[1] - book.asks.keys()],
+                )
+                yield L2Event(
+                    "book",
+                    None if e is None else int(e),
+                    ns,
+                    uid,
+                    bb,
+                    ba,
+                    b,
+                    a,
+                    changes=full,
+                    reset=True,
+                )
                 continue
             d = msg["data"]
             tail = stream[stream.find("@") :]
@@ -194,7 +216,7 @@ def iter_events(
                     continue
                 bb, ba, b, a, uid = state()
                 top = (b, a)
-                yield L2Event("book", d["E"], ns, uid, bb, ba, b, a)
+                yield L2Event("book", d["E"], ns, uid, bb, ba, b, a, changes=(d["b"], d["a"]))
             elif tail == "@bookTicker":
                 t = BookTicker(d["u"], float(d["b"]), float(d["B"]), float(d["a"]), float(d["A"]))
                 yield L2Event("ticker", d.get("E"), ns, uid, bb, ba, top[0], top[1], ticker=t)

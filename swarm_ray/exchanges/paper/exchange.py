@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_left, bisect_right
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any
 
 from envs.config import FillConfig
 from envs.models import TradeThroughFill
+from envs.queue import QueueModel, QueuePosition, queue_fills
 from swarm_ray.core.clock import Clock, SimulatedClock
 from swarm_ray.core.domain import (
     Fill,
@@ -31,7 +32,7 @@ from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolC
 from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFound
 from swarm_ray.exchanges.paper.account import PaperAccount
 from swarm_ray.exchanges.paper.faults import FAULT_KINDS, FaultInjector, trade_through
-from swarm_ray.exchanges.paper.replay import MarketReplay
+from swarm_ray.exchanges.paper.replay import MarketReplay, _L2Feed
 from swarm_ray.exchanges.paper.store import _Order, _Store, state_identity
 
 __all__ = ["PaperExchange"]
@@ -85,13 +86,23 @@ class PaperExchange(Exchange):
     So an order cannot fill on data from before it was live, and a cancel does not protect an
     order from events that reach the venue before the cancel does.
 
-    Fills: the environment's fill model, ``envs.models.TradeThroughFill``. A bar's prices are
-    stamped at its close. A resting buy fills when a later bar's low (kline replay) or a later
-    trade (L2 replay) is strictly below its price, a sell when strictly above; then with
-    probability ``touch_fill_prob`` (draws fixed by ``seed``, order and event). Resting orders
-    fill in full at their own price as maker. Market orders, and limit orders that cross the
-    book on arrival, fill in full at the touch as taker; a ``LIMIT_MAKER`` that would cross is
-    rejected. No market impact.
+    Market data reaches the caller ``feed_latency_ms`` after the venue stamped it.
+
+    Fills of resting orders, always at their own price as maker, by ``fill_model``:
+
+    - ``trade_through`` (the environment's model, ``envs.models.TradeThroughFill``): a bar's
+      prices are stamped at its close. A resting buy fills in full when a later bar's low (kline
+      replay) or a later trade (L2 replay) is strictly below its price, a sell when strictly
+      above; then with probability ``touch_fill_prob`` (draws fixed by ``seed``, order and
+      event).
+    - ``queue`` (L2 replay, the tick model): the order joins the queue behind the size shown at
+      its price when it arrives; trades against its side at its price use up the queue ahead
+      (``queue_model`` says how others' cancels move it) and then fill it, partly when smaller;
+      a trade through its price, or the opposite best price reaching it, fills the rest
+      (``envs.queue.queue_fills``, which the environment's tick replay uses too).
+
+    Market orders, and limit orders that cross the book on arrival, fill in full at the touch as
+    taker; a ``LIMIT_MAKER`` that would cross is rejected. No market impact.
 
     Account and fees: fees are ``maker_fee_bps``/``taker_fee_bps`` of the notional, in the quote
     asset. spot: open orders lock funds, the base balance is the position. futures: a signed
@@ -122,6 +133,13 @@ class PaperExchange(Exchange):
             FillConfig(kind="trade_through", touch_fill_prob=config.touch_fill_prob)
         )
         self._p_lt_1 = config.touch_fill_prob < 1.0
+        self._queue_model = (
+            QueueModel(config.queue_model, config.queue_power)
+            if config.fill_model == "queue"
+            else None
+        )
+        self._queues: dict[str, QueuePosition] = {}  # resting order -> its place in the queue
+        self._feed_latency_ns = round(config.feed_latency_ms * _MS)
         self._store: _Store | None = _Store(config.state_path) if config.state_path else None
         meta = self._store.meta() if self._store else {}
         if self._store is not None and meta and meta.get("identity") != state_identity(config):
@@ -180,6 +198,10 @@ class PaperExchange(Exchange):
 
     # ------------------------------------------------------------ matching
 
+    def _seen_ns(self) -> int:
+        """The venue time whose market data reaches the caller now (feed latency)."""
+        return self.clock.now_ns() - self._feed_latency_ns
+
     def _arrival_ns(self) -> int:
         """When a request sent now reaches the venue (requests stay in order)."""
         return max(self.clock.now_ns() + self._latency_ns, self._venue_ns)
@@ -191,6 +213,9 @@ class PaperExchange(Exchange):
             return
         self._venue_ns = t_ns
         if not self._open:
+            return
+        if self._queue_model is not None:
+            self._match_queues(start, t_ns)
             return
         fm, seed, p_lt_1 = self._fill_model, self.config.seed, self._p_lt_1
         hits: list[tuple[int, int, _Order]] = []
@@ -218,6 +243,50 @@ class PaperExchange(Exchange):
         hits.sort(key=lambda h: (h[0], h[1]))
         for t, _, o in hits:
             self._fill(o, o.price, o.qty - o.filled, t, maker=True)
+
+    def _join_queue(self, o: _Order, t_ns: int) -> QueuePosition:
+        """The order's place when it joins the queue at ``t_ns``: behind all shown there."""
+        feed = self.replay.feeds[o.symbol]
+        assert isinstance(feed, _L2Feed)  # the config allows the queue model on L2 data only
+        i = feed.book_index(t_ns)
+        shown = feed.data.level_qty(o.side is Side.BUY, o.price_f, i) if i >= 0 else 0.0
+        return QueuePosition(shown)
+
+    def _match_queues(self, start: int, t_ns: int) -> None:
+        """The tick model: fill resting orders from the events in ``(start, t_ns]``."""
+        model = self._queue_model
+        assert model is not None
+        hits: list[tuple[int, int, int, _Order, float]] = []
+        for symbol, orders in self._open.items():
+            feed = self.replay.feeds[symbol]
+            assert isinstance(feed, _L2Feed)
+            b0 = bisect_right(feed.book_ns, start)
+            b1 = bisect_right(feed.book_ns, t_ns, lo=b0)
+            t0 = bisect_right(feed.fill_ns, start)
+            t1 = bisect_right(feed.fill_ns, t_ns, lo=t0)
+            if b0 == b1 and t0 == t1:
+                continue
+            lot = float(self.rules[symbol].step_size)
+            for o in orders.values():
+                q = self._queues.get(o.cid)
+                if q is None:  # resumed from a state file: back of the queue as of now
+                    q = self._queues[o.cid] = self._join_queue(o, start)
+                buy = o.side is Side.BUY
+                leaves = float(o.qty - o.filled)
+                for is_trade, i, pos, qty in queue_fills(
+                    feed.data, buy, o.price_f, leaves, q, model, lot, (b0, b1), (t0, t1)
+                ):
+                    t = feed.fill_ns[i] if is_trade else feed.book_ns[i]
+                    hits.append((t, pos, o.seq, o, qty))
+        hits.sort(key=lambda h: (h[0], h[1], h[2]))
+        for t, _, _, o, qty in hits:
+            left = o.qty - o.filled
+            step = self.rules[o.symbol].step_size
+            q = Decimal(repr(qty)).quantize(step, rounding=ROUND_HALF_EVEN)
+            if q >= left or qty >= float(left) - float(step) / 2:
+                q = left
+            if q > 0:
+                self._fill(o, o.price, q, t, maker=True)
 
     def _fill(self, o: _Order, price: Decimal, qty: Decimal, t_ns: int, maker: bool) -> Fill:
         """Trade ``qty`` of ``o`` at ``price`` at venue time ``t_ns``."""
@@ -250,6 +319,7 @@ class PaperExchange(Exchange):
 
     def _close(self, o: _Order) -> None:
         """Take a final order off the book."""
+        self._queues.pop(o.cid, None)
         orders = self._open.get(o.symbol)
         if orders is not None:
             orders.pop(o.cid, None)
@@ -304,13 +374,13 @@ class PaperExchange(Exchange):
 
     def market_snapshot(self, symbol: str, depth: int = 5) -> MarketSnapshot:
         """The book as of the clock; ``ReplayFinished`` once the replay has no more data."""
-        snap = self.replay.snapshot(symbol, self.clock.now_ns(), depth)
+        snap = self.replay.snapshot(symbol, self._seen_ns(), depth)
         return self.faults.apply(snap)
 
     def recent_klines(self, symbol: str, interval: str = "5m", limit: int = 289) -> list[Kline]:
         """Candles from the replay up to the clock, oldest first; the last one may be partial
         (only bars closed, or trades done, by now are in it)."""
-        return self.replay.klines(symbol, self.clock.now_ns(), interval, limit)
+        return self.replay.klines(symbol, self._seen_ns(), interval, limit)
 
     # ------------------------------------------------------------ Exchange: orders
 
@@ -345,6 +415,8 @@ class PaperExchange(Exchange):
             if not market:
                 self.account.hold(o)
                 self._open.setdefault(o.symbol, {})[cid] = o
+                if self._queue_model is not None and not crosses:
+                    self._queues[cid] = self._join_queue(o, t)
             if crosses:
                 self._fill(o, touch, o.qty, t, maker=False)
             self._flush()

@@ -8,7 +8,6 @@ instant: the book, the touch, candles aggregated from the data known by then.
 
 from __future__ import annotations
 
-import math
 import threading
 from bisect import bisect_right
 from collections.abc import Mapping, Sequence
@@ -17,7 +16,8 @@ from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 import numpy as np
 
 from envs.data.klines import load_klines
-from envs.data.l2 import iter_events
+from envs.data.l2 import L2DataError
+from envs.data.l2.tape import TickTape, load_tape
 from swarm_ray.core.clock import Clock
 from swarm_ray.core.config import ConfigError, resolve_path
 from swarm_ray.core.domain import BookLevel, MarketSnapshot
@@ -89,62 +89,23 @@ class _KlineData:
         return self._touch[key]
 
 
-class _L2Data:
-    """The synchronised book after each depth event, and every trade, of some L2 files."""
-
-    DEPTH = 20
-
-    def __init__(self, paths: tuple[str, ...]) -> None:
-        book_ms: list[int] = []
-        bids: list[tuple[tuple[float, float], ...]] = []
-        asks: list[tuple[tuple[float, float], ...]] = []
-        trade_ms: list[int] = []
-        price: list[float] = []
-        qty: list[float] = []
-        taker_buy: list[bool] = []
-        last_ms: int | None = None
-        untimed = 0  # book events before any timed message (the spot REST snapshot)
-        for ev in iter_events(list(paths), depth=self.DEPTH):
-            t = ev.exchange_time_ms
-            if t is not None:
-                last_ms = t if last_ms is None else max(last_ms, t)  # keep the axis monotone
-                book_ms[len(book_ms) - untimed :] = [last_ms] * untimed
-                untimed = 0
-            if ev.kind == "trade":
-                assert ev.trade is not None and last_ms is not None
-                trade_ms.append(last_ms)
-                price.append(ev.trade.price)
-                qty.append(ev.trade.qty)
-                taker_buy.append(not ev.trade.is_buyer_maker)
-            elif ev.kind == "book" and math.isfinite(ev.best_bid) and math.isfinite(ev.best_ask):
-                book_ms.append(last_ms if last_ms is not None else 0)
-                untimed += last_ms is None
-                bids.append(ev.bids)
-                asks.append(ev.asks)
-        if not book_ms or untimed:
-            raise ConfigError(f"L2 files {list(paths)}: no synchronised, timed book to replay")
-        self.book_ms, self.bids, self.asks = book_ms, bids, asks
-        self.best_bid = [b[0][0] for b in bids]
-        self.best_ask = [a[0][0] for a in asks]
-        self.trade_ms = np.asarray(trade_ms, dtype=np.int64)
-        self.trade_price = np.asarray(price, dtype=np.float64)
-        self.trade_qty = np.asarray(qty, dtype=np.float64)
-        self.trade_taker_buy = np.where(taker_buy, self.trade_qty, 0.0)
-        self.price_l: list[float] = price
-
-
-_DATA_CACHE: dict[tuple[str, tuple[str, ...]], _KlineData | _L2Data] = {}
+_DATA_CACHE: dict[tuple[str, tuple[str, ...]], _KlineData] = {}
 _DATA_LOCK = threading.Lock()
 
 
-def _load(kind: str, files: Sequence[str]) -> _KlineData | _L2Data:
+def _load(kind: str, files: Sequence[str]) -> _KlineData | TickTape:
     """Market data loaded once per process and shared by every symbol and exchange using it."""
-    key = (kind, tuple(str(resolve_path(f).resolve()) for f in files))
+    paths = tuple(str(resolve_path(f).resolve()) for f in files)
+    if kind == "l2":
+        try:
+            return load_tape(paths)
+        except L2DataError as exc:
+            raise ConfigError(str(exc)) from None
+    key = (kind, paths)
     with _DATA_LOCK:
         data = _DATA_CACHE.get(key)
         if data is None:
-            data = _KlineData(key[1]) if kind == "klines" else _L2Data(key[1])
-            _DATA_CACHE[key] = data
+            data = _DATA_CACHE[key] = _KlineData(paths)
     return data
 
 
@@ -248,7 +209,7 @@ class _KlineFeed(_Feed):
 
 
 class _L2Feed(_Feed):
-    def __init__(self, symbol: str, data: _L2Data, offset_ns: int) -> None:
+    def __init__(self, symbol: str, data: TickTape, offset_ns: int) -> None:
         super().__init__(symbol, offset_ns)
         self.data = data
         self.unit_ms = 1_000
@@ -315,13 +276,13 @@ def _aggregate(rows: tuple[np.ndarray, ...], interval_ms: int, limit: int) -> li
     ]
 
 
-def _first_ns(data: _KlineData | _L2Data) -> int:
+def _first_ns(data: _KlineData | TickTape) -> int:
     if isinstance(data, _KlineData):
         return int(data.close_ms[0]) * _MS
     return data.book_ms[0] * _MS
 
 
-def _data_of(name: str, specs: Mapping[str, PaperSymbolConfig]) -> _KlineData | _L2Data:
+def _data_of(name: str, specs: Mapping[str, PaperSymbolConfig]) -> _KlineData | TickTape:
     spec = specs[name]
     if spec.source_symbol is not None:
         spec = specs[spec.source_symbol]

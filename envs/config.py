@@ -20,14 +20,23 @@ class StrictModel(BaseModel):
 class MidpriceConfig(StrictModel):
     """Where the midprice comes from: arithmetic Brownian motion or a replay of real klines."""
 
-    kind: Literal["brownian", "replay"] = "brownian"
+    kind: Literal["brownian", "replay", "tick"] = "brownian"
     s0: float = Field(100.0, gt=0, description="starting mid (brownian)")
     sigma: float = Field(2.0, ge=0, description="volatility, price units per sqrt(time unit)")
     drift: float = Field(0.0, description="drift, price units per time unit (brownian)")
     increments: Literal["gaussian", "binomial"] = Field(
         "gaussian", description="binomial: +/- sigma sqrt(dt) each step, as in the 2008 paper"
     )
-    files: tuple[str, ...] = Field((), description="kline CSV files to replay (replay)")
+    files: tuple[str, ...] = Field(
+        (), description="kline CSV files (replay) or L2 stream files (tick), in time order"
+    )
+    interval_ms: int = Field(
+        1000, ge=10, le=3_600_000, description="tick: one step's length, in milliseconds"
+    )
+    tick_size: float | None = Field(
+        None, gt=0, description="tick: the symbol's price tick (quotes are rounded outward to it)"
+    )
+    lot_size: float = Field(0.001, gt=0, description="tick: the symbol's quantity step")
     random_start: bool = Field(
         True, description="replay: random episode start (else the first bar)"
     )
@@ -56,7 +65,7 @@ class MidpriceConfig(StrictModel):
 class FillConfig(StrictModel):
     """When a resting quote fills."""
 
-    kind: Literal["poisson", "trade_through"] = "poisson"
+    kind: Literal["poisson", "trade_through", "queue"] = "poisson"
     A: float = Field(140.0, ge=0, description="poisson: arrival intensity at zero distance")
     k: float = Field(1.5, gt=0, description="poisson: decay of intensity with distance")
     probability: Literal["linear", "exponential"] = Field(
@@ -65,6 +74,13 @@ class FillConfig(StrictModel):
     )
     touch_fill_prob: float = Field(
         1.0, ge=0, le=1, description="trade_through: chance a traded-through quote fills (queue)"
+    )
+    queue_model: Literal["risk_averse", "power_prob", "log_prob"] = Field(
+        "risk_averse", description="queue: how others' cancels move a quote up (envs.queue)"
+    )
+    queue_power: float = Field(2.0, gt=0, le=100, description="queue: power_prob's exponent")
+    latency_ms: float = Field(
+        10.0, ge=0, le=60_000, description="queue: a quote or cancel reaches the venue this late"
     )
 
 
@@ -153,6 +169,16 @@ class MarketMakingConfig(StrictModel):
             raise ValueError("midprice.files: replay needs at least one kline file")
         if self.fills.kind == "trade_through" and self.midprice.kind != "replay":
             raise ValueError("fills.kind: trade_through needs midprice.kind = replay")
+        if (self.fills.kind == "queue") != (self.midprice.kind == "tick"):
+            raise ValueError(
+                "fills.kind: queue (the tick replay) and midprice.kind: tick go together: the "
+                "queue model needs L2 data, and L2 data is replayed with it"
+            )
+        if self.midprice.kind == "tick":
+            if not self.midprice.files:
+                raise ValueError("midprice.files: tick needs at least one L2 file")
+            if self.midprice.tick_size is None:
+                raise ValueError("midprice.tick_size: tick needs the symbol's price tick")
         return self
 
 

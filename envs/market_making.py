@@ -22,7 +22,8 @@ from envs.features import (
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
 )
-from envs.models import FeeModel, RewardModel, make_fill_model, make_midprice
+from envs.models import FeeModel, RewardModel, TickMidprice, make_fill_model, make_midprice
+from envs.tick import TickFills
 
 _NAN = float("nan")
 
@@ -163,6 +164,14 @@ class MarketMakingEnv(gym.Env):
         cfg = self.cfg
         self.midprice = make_midprice(cfg)
         self.fill_model = make_fill_model(cfg)
+        self.tick: TickFills | None = None
+        if isinstance(self.midprice, TickMidprice):
+            m, f = cfg.midprice, cfg.fills
+            assert m.tick_size is not None  # the config requires it for tick
+            self.tick = TickFills(
+                self.midprice.tape, m.tick_size, m.lot_size, f.queue_model, f.queue_power,
+                f.latency_ms,
+            )  # fmt: skip
         self.fees = FeeModel(cfg.fees)
         sigma = self.midprice.step_sigma / math.sqrt(cfg.dt)
         self.reward_model = RewardModel(cfg.reward, sigma, cfg.dt)
@@ -219,6 +228,10 @@ class MarketMakingEnv(gym.Env):
         rows[:, TIME_LEFT] = np.linspace(1.0, 0.0, self._n + 1, dtype=np.float32)
         rows[:, TIME_SINCE_FILL] = 1.0
         self._rows = rows
+        if self.tick is not None:
+            assert data.time_ms is not None
+            self._times: list[int] = data.time_ms[:, 0].tolist()
+            self.tick.reset()
         self._u: list[list[float]] = self.np_random.random((self._n, 2)).tolist()
         self._t = 0
         self._q = 0.0
@@ -278,18 +291,38 @@ class MarketMakingEnv(gym.Env):
         u = self._u[t]
         bid_on = bid_d == bid_d and q + size <= self._max_inv + 1e-12
         ask_on = ask_d == ask_d and q - size >= -self._max_inv - 1e-12
-        low_next = self._lows[t + 1] if self._lows is not None else 0.0
-        high_next = self._highs[t + 1] if self._highs is not None else 0.0
-        bid_fill = bid_on and self.fill_model.fill_bid(mid - bid_d, mid, low_next, u[0])
-        ask_fill = ask_on and self.fill_model.fill_ask(mid + ask_d, mid, high_next, u[1])
-        if bid_fill:
+        if self.tick is not None:  # the tick replay: the quotes rest in the recorded queue
+            tf = self.tick
+            fills = tf.step(
+                self._times[t],
+                self._times[t + 1],
+                tf.bid_price(mid - bid_d) if bid_on else None,
+                tf.ask_price(mid + ask_d) if ask_on else None,
+                size,
+            )
+            filled_qty = {1: 0.0, -1: 0.0}
+            for side, qty, px in fills:
+                cash -= side * qty * px
+                fee_paid += qty * px * fees.maker
+                edge += side * qty * (mid - px)
+                q, avg = apply_fill(q, avg, side * qty, px)
+                filled_qty[side] += qty
+            bid_fill, ask_fill = filled_qty[1] > 0.0, filled_qty[-1] > 0.0
+            filled = bid_fill or ask_fill
+        else:
+            low_next = self._lows[t + 1] if self._lows is not None else 0.0
+            high_next = self._highs[t + 1] if self._highs is not None else 0.0
+            assert self.fill_model is not None
+            bid_fill = bid_on and self.fill_model.fill_bid(mid - bid_d, mid, low_next, u[0])
+            ask_fill = ask_on and self.fill_model.fill_ask(mid + ask_d, mid, high_next, u[1])
+        if bid_fill and self.tick is None:
             px = mid - bid_d
             cash -= size * px
             fee_paid += size * px * fees.maker
             edge += size * bid_d
             q, avg = apply_fill(q, avg, size, px)
             filled = True
-        if ask_fill:
+        if ask_fill and self.tick is None:
             px = mid + ask_d
             cash += size * px
             fee_paid += size * px * fees.maker
@@ -336,4 +369,6 @@ class MarketMakingEnv(gym.Env):
             "bid_filled": bid_fill,
             "ask_filled": ask_fill,
         }
+        if self.tick is not None:
+            info["fills"] = fills  # (side, quantity, price): partial fills happen here
         return obs, reward, terminated, False, info

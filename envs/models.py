@@ -14,6 +14,7 @@ import numpy as np
 
 from envs.config import FeeConfig, FillConfig, MarketMakingConfig, MidpriceConfig, RewardConfig
 from envs.data.klines import load_klines
+from envs.data.l2.tape import load_tape
 from envs.features import market_features
 
 
@@ -106,14 +107,31 @@ class ReplayMidprice:
 
     def __init__(self, cfg: MidpriceConfig, warmup: int) -> None:
         df = load_klines(list(cfg.files))
+        self._setup(
+            cfg,
+            warmup,
+            df["close"].to_numpy(np.float64),
+            df["high"].to_numpy(np.float64),
+            df["low"].to_numpy(np.float64),
+            df["open_time_ms"].to_numpy(np.int64),
+            df["volume"].to_numpy(np.float64),
+            df["taker_buy_base_volume"].to_numpy(np.float64),
+        )
+
+    def _setup(
+        self,
+        cfg: MidpriceConfig,
+        warmup: int,
+        close: np.ndarray,
+        high: np.ndarray,
+        low: np.ndarray,
+        time_ms: np.ndarray,
+        volume: np.ndarray,
+        taker: np.ndarray,
+    ) -> None:
         self.cfg = cfg
         self.warmup = warmup
-        self.close = df["close"].to_numpy(np.float64)
-        self.high = df["high"].to_numpy(np.float64)
-        self.low = df["low"].to_numpy(np.float64)
-        self.time_ms = df["open_time_ms"].to_numpy(np.int64)
-        volume = df["volume"].to_numpy(np.float64)
-        taker = df["taker_buy_base_volume"].to_numpy(np.float64)
+        self.close, self.high, self.low, self.time_ms = close, high, low, time_ms
         r = np.diff(self.close) / self.close[:-1]
         self.ref_vol = float(np.std(r)) if len(r) > 1 and np.std(r) > 0 else 1e-4
         self.s_ref = float(np.median(self.close))
@@ -165,7 +183,41 @@ class ReplayMidprice:
         )
 
 
+class TickMidprice(ReplayMidprice):
+    """Replay of an L2 recording on a grid of ``interval_ms`` steps: the mid at step t is the
+    book's mid at the grid time ``time_ms[t]``; a step's bar (high, low, volume, taker-buy
+    volume) is made of the trades since the previous grid time (no trade: the mid). The tape
+    stays at hand (``tape``) for the queue fill model."""
+
+    def __init__(self, cfg: MidpriceConfig, warmup: int) -> None:
+        tape = load_tape(cfg.files)
+        self.tape = tape
+        step = cfg.interval_ms
+        book_ms = np.asarray(tape.book_ms, dtype=np.int64)
+        first = (int(book_ms[0]) // step + 1) * step
+        grid = np.arange(first, int(book_ms[-1]) + 1, step, dtype=np.int64)
+        i = np.searchsorted(book_ms, grid, side="right") - 1
+        mid = (np.asarray(tape.best_bid)[i] + np.asarray(tape.best_ask)[i]) / 2.0
+        # the trades of each step (prev grid time, grid time]
+        k = np.searchsorted(tape.trade_ms, grid, side="right")
+        bounds = np.r_[np.searchsorted(tape.trade_ms, grid[0] - step, side="right"), k]
+        n = len(grid)
+        high, low = mid.copy(), mid.copy()
+        volume, taker = np.zeros(n), np.zeros(n)
+        price, qty = tape.trade_price, tape.trade_qty
+        for t in range(n):
+            a, b = bounds[t], bounds[t + 1]
+            if b > a:
+                high[t] = max(high[t], float(price[a:b].max()))
+                low[t] = min(low[t], float(price[a:b].min()))
+                volume[t] = float(qty[a:b].sum())
+                taker[t] = float(tape.trade_taker_buy[a:b].sum())
+        self._setup(cfg, warmup, mid, high, low, grid, volume, taker)
+
+
 def make_midprice(cfg: MarketMakingConfig) -> BrownianMidprice | ReplayMidprice:
+    if cfg.midprice.kind == "tick":
+        return TickMidprice(cfg.midprice, cfg.warmup)
     if cfg.midprice.kind == "replay":
         return ReplayMidprice(cfg.midprice, cfg.warmup)
     return BrownianMidprice(cfg.midprice, cfg.dt, cfg.warmup)
@@ -258,7 +310,11 @@ class TradeThroughFill:
         return bid_fill, ask_fill
 
 
-def make_fill_model(cfg: MarketMakingConfig) -> PoissonFill | TradeThroughFill:
+def make_fill_model(cfg: MarketMakingConfig) -> PoissonFill | TradeThroughFill | None:
+    """The env's per-step fill model; None for ``queue``, which the env runs on the tape
+    itself (``envs.tick.TickFills``)."""
+    if cfg.fills.kind == "queue":
+        return None
     if cfg.fills.kind == "trade_through":
         return TradeThroughFill(cfg.fills)
     return PoissonFill(cfg.fills, cfg.dt)

@@ -75,12 +75,19 @@ class VectorMarketSim:
             raise ValueError(f"session_steps must be >= 1, got {session_steps}")
         self.session_steps = session_steps
         self.cfg = cfg = make_config(config, **overrides)
+        if cfg.fills.kind == "queue":
+            raise ValueError(
+                "fills.kind: queue (the tick replay) steps one path at a time: use "
+                "MarketMakingEnv, or the paper exchange's fill_model: queue"
+            )
         self.n_paths = n_paths
         self.with_obs = with_obs
         self.record = record
         self.rng = np.random.default_rng(seed)
         self.midprice = make_midprice(cfg)
-        self.fill_model = make_fill_model(cfg)
+        fill_model = make_fill_model(cfg)
+        assert fill_model is not None
+        self.fill_model = fill_model
         self.fees = FeeModel(cfg.fees)
         self.reward_model = RewardModel(
             cfg.reward, self.midprice.step_sigma / math.sqrt(cfg.dt), cfg.dt

@@ -3,8 +3,9 @@
 It runs the code that runs live: each role's ``Agent`` (its logic on a model loaded in this
 process, answering as the served model does), the ``SymbolCoordinator`` (features, consensus,
 risk gate, quote ladder, order diff, journal) and the paper exchange with its fill model, on a
-simulated clock advanced one bar per cycle. Only the transport differs: votes are gathered by a
-direct call instead of Ray actor calls, and the journal is kept in memory.
+simulated clock advanced one step per cycle (a 1-minute bar, or ``step_ms`` for a tick replay).
+Only the transport differs: votes are gathered by a direct call instead of Ray actor calls, and
+the journal is kept in memory.
 """
 
 from __future__ import annotations
@@ -32,8 +33,6 @@ from swarm_ray.trading.cycle import CycleSummary
 
 __all__ = ["SwarmDay", "model_clients", "run_swarm_day"]
 
-_MIN_NS = 60_000_000_000
-
 
 @dataclass(frozen=True)
 class SwarmDay:
@@ -45,7 +44,10 @@ class SwarmDay:
     start_ns: int
     """First cycle (a bar boundary, UTC)."""
     n_bars: int
-    """Bars traded; the run makes ``n_bars + 1`` cycles, the last only to settle fills."""
+    """Steps traded; the run makes ``n_bars + 1`` cycles, the last only to settle fills."""
+    step_ms: int = 60_000
+    """Time between cycles: one bar of the kline replay, or e.g. 1000 on an L2 tick replay
+    (the features still come from 1-minute bars; the quotes follow the book every cycle)."""
 
 
 def model_clients(models_dir: str) -> dict[str, ModelClient]:
@@ -87,7 +89,7 @@ async def _run(
         # the last cycle only settles the day: at the last bar's close, where the replay ends
         end_ns = exchange.replay_end_ns(day.symbol)
         for k in range(day.n_bars + 1):
-            clock.set(min(day.start_ns + k * _MIN_NS, end_ns))
+            clock.set(min(day.start_ns + k * day.step_ms * 1_000_000, end_ns))
             inp = coord.prepare()
             opinions = [(await a.opine_many([inp]))[0] for a in agents]
             summaries.append(coord.act(inp, opinions))
@@ -108,7 +110,7 @@ def _record(name: str, day: SwarmDay, summaries: list[CycleSummary], fills: list
     start_ms = day.start_ns // 1_000_000
     rows = []
     for f in fills:
-        t = int((f.time_ms - start_ms - 1) // 60_000)  # a fill during bar t: (t, t + 1]
+        t = int((f.time_ms - start_ms - 1) // day.step_ms)  # a fill during step t: (t, t + 1]
         if 0 <= t < day.n_bars:
             side = 1 if f.side is Side.BUY else -1
             fee = float(f.fee) * (float(f.price) if f.fee_asset != "USDT" else 1.0)

@@ -21,11 +21,28 @@ def register(sub: argparse._SubParsersAction) -> None:
         description=(
             "Every strategy on the same replayed days (Binance kline CSV, freqtrade feather or "
             "JSON), the paper exchange's fill model and one fee tier. Prints a table (or JSON); "
-            "--out writes a report with plots."
+            "--out writes a report with plots. With --l2 instead of --data: the tick replay, "
+            "an L2 recording filled by the queue model, a cycle every --interval-ms."
         ),
     )
     p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (fees, sizes, ...)")
-    p.add_argument("--data", nargs="+", required=True, metavar="FILE", help="OHLCV files to replay")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--data", nargs="+", metavar="FILE", help="OHLCV files to replay")
+    src.add_argument("--l2", nargs="+", metavar="FILE", help="L2 stream files: the tick replay")
+    tick = p.add_argument_group("tick replay (--l2)")
+    tick.add_argument(
+        "--history",
+        nargs="+",
+        default=(),
+        metavar="FILE",
+        help="1-minute kline CSVs before the recording (the swarm's features)",
+    )
+    tick.add_argument("--interval-ms", type=int, default=1000, help="time between cycles")
+    tick.add_argument(
+        "--queue-model", default="risk_averse", choices=("risk_averse", "power_prob", "log_prob")
+    )
+    tick.add_argument("--queue-power", type=float, default=2.0, help="power_prob's exponent")
+    tick.add_argument("--latency-ms", type=float, default=10.0, help="order and cancel latency")
     p.add_argument("--symbol", help="symbol of the data (default: from the file names)")
     p.add_argument("--fees", help="fee tier (regular, vip9, lp_rebate, spot_regular, ...)")
     p.add_argument("--models", metavar="DIR", help="model registry (default: the config's)")
@@ -67,6 +84,9 @@ def run(args: argparse.Namespace) -> int:
 
         init_ray(args.address)
         executor = run_on_ray
+    if args.l2:
+        result = _tick(cfg, args)
+        return _finish(result, cfg, args, out)
     try:
         with _progress(quiet=args.json) as step:
             result = run_backtest(
@@ -81,6 +101,31 @@ def run(args: argparse.Namespace) -> int:
             )
     except (DataError, ValueError) as exc:
         raise ConfigError(str(exc)) from None
+    return _finish(result, cfg, args, out)
+
+
+def _tick(cfg: Any, args: argparse.Namespace) -> Any:
+    from swarm_ray.evaluation.tick import TickRun, run_tick_backtest, symbol_of_l2
+
+    symbol = args.symbol or symbol_of_l2(args.l2[0])
+    if symbol is None:
+        raise ConfigError(f"--symbol: cannot tell the symbol from {args.l2[0]}; give --symbol")
+    run = TickRun(
+        symbol=symbol,
+        l2=tuple(args.l2),
+        history_klines=tuple(args.history),
+        interval_ms=args.interval_ms,
+        queue_model=args.queue_model,
+        queue_power=args.queue_power,
+        latency_ms=args.latency_ms,
+    )
+    try:
+        return run_tick_backtest(cfg, run, strategies=args.strategies, fees=args.fees)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _finish(result: Any, cfg: Any, args: argparse.Namespace, out: Any) -> int:
     for w in result.warnings:
         print(w, file=sys.stderr)
     report = None
@@ -132,9 +177,11 @@ def _print(result: Any, cfg: Any) -> None:
 
     console = Console()
     tier = cfg.tier(result.fees)
+    fm = result.fill_model
+    fills = f"fills: {fm['kind']}" + (f" ({fm['queue_model']})" if fm["kind"] == "queue" else "")
     print(
         f"fees: {result.fees} (maker {tier.maker_bps:g} bps, taker {tier.taker_bps:g} bps; "
-        f"{tier.source}); days: {len(result.days)}"
+        f"{tier.source}); {fills}; days: {len(result.days)}"
     )
     if console.is_terminal:
         for table in summary_tables(result):

@@ -33,6 +33,7 @@ from swarm_ray.evaluation.backtest import fit_as, run_agent
 from swarm_ray.evaluation.backtest_config import BacktestConfig, FeeTier, SymbolSizes
 from swarm_ray.evaluation.days import Day
 from swarm_ray.evaluation.records import DayRecord, FillTable
+from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolConfig
 from swarm_ray.trading.config import TradingConfig
 
 __all__ = ["BASELINES", "Job", "plan_jobs", "run_job"]
@@ -204,12 +205,14 @@ class SwarmSections(TradingConfig):
     agents: AgentConfig = AgentConfig()
 
 
-def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
-    from swarm_ray.evaluation.swarm_backtest import SwarmDay, run_swarm_day
-    from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig, PaperSymbolConfig
+def swarm_setup(
+    cfg: BacktestConfig, s: SymbolSizes, cache: dict[str, Any]
+) -> tuple[TradingConfig, AgentConfig, Any, dict[str, Any]]:
+    """The swarm of ``cfg.swarm_config`` sized for one symbol: (trading config, agents with
+    local inference and no LLM, observation spec, model clients). ``cache`` keeps the config,
+    the spec and the loaded models between jobs of one process."""
     from swarm_ray.registry.observation import observation_spec
 
-    cfg, s, day = job.cfg, job.sizes, job.day
     swarm = cache.get("swarm_config")
     if swarm is None:
         swarm = cache["swarm_config"] = load_config(resolve_path(cfg.swarm_config), SwarmSections)
@@ -223,43 +226,64 @@ def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
     agents = agents.model_copy(update={"llm": agents.llm.model_copy(update={"enabled": False})})
     risk = swarm.risk.model_copy(update={"max_position": s.max_position})
     trading = swarm.model_copy(update={"risk": risk, "agents": agents})
-    f = s.filters
-    paper = PaperConfig(
-        symbols={
-            day.symbol: PaperSymbolConfig(
-                klines=tuple(x for x in (day.warmup_file, day.file) if x),
-                tick_size=f.tick_size,
-                step_size=f.step_size,
-                min_qty=f.step_size,
-                min_notional=f.min_notional,
-            )
-        },
-        market="futures",
-        maker_fee_bps=job.tier.maker_bps,
-        taker_fee_bps=job.tier.taker_bps,
-        initial_balances={"USDT": trading.capital},
-        touch_fill_prob=1.0,
-        state_path=None,
-    )
-    exchange = ExchangeConfig(kind="paper", paper=paper)
-    spec = cache.get(("spec", day.symbol))
+    spec = cache.get(("spec", s.symbol))
     if spec is None:
         spec = observation_spec(models)
         trained_price = spec.step_sigma / spec.ref_vol if spec.ref_vol else s.reference_price
         scale: dict[str, Any] = {"order_size": s.order_size, "max_inventory": s.max_position}
         if abs(math.log(s.reference_price / trained_price)) > math.log(2):
             scale |= {"step_sigma": spec.ref_vol * s.reference_price, "mean_volume": None}
-        spec = cache[("spec", day.symbol)] = replace(spec, **scale)
+        spec = cache[("spec", s.symbol)] = replace(spec, **scale)
     clients = cache.get("clients")
     if clients is None:
         from swarm_ray.evaluation.swarm_backtest import model_clients
 
         clients = cache["clients"] = model_clients(models)
+    return trading, agents, spec, clients
+
+
+def paper_venue(s: SymbolSizes, tier: FeeTier, capital: float, **data: Any) -> ExchangeConfig:
+    """A paper exchange for one symbol with its filters and the fee tier; ``data`` are the
+    ``PaperSymbolConfig`` data keys (``klines=...``, or ``l2=...`` and the tick settings
+    ``fill_model``, ``queue_model``, ``queue_power``, ``latency_ms``, ``feed_latency_ms``)."""
+    venue = {
+        k: data.pop(k)
+        for k in ("fill_model", "queue_model", "queue_power", "latency_ms", "feed_latency_ms")
+        if k in data
+    }
+    f = s.filters
+    paper = PaperConfig(
+        symbols={
+            s.symbol: PaperSymbolConfig(
+                tick_size=f.tick_size,
+                step_size=f.step_size,
+                min_qty=f.step_size,
+                min_notional=f.min_notional,
+                **data,
+            )
+        },
+        market="futures",
+        maker_fee_bps=tier.maker_bps,
+        taker_fee_bps=tier.taker_bps,
+        initial_balances={"USDT": capital},
+        touch_fill_prob=1.0,
+        state_path=None,
+        **venue,
+    )
+    return ExchangeConfig(kind="paper", paper=paper)
+
+
+def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
+    from swarm_ray.evaluation.swarm_backtest import SwarmDay, run_swarm_day
+
+    day = job.day
+    trading, agents, spec, clients = swarm_setup(job.cfg, job.sizes, cache)
+    files = tuple(x for x in (day.warmup_file, day.file) if x)
+    exchange = paper_venue(job.sizes, job.tier, trading.capital, klines=files)
     start_ns = (day.first_open_ms + 60_000) * 1_000_000
-    record = run_swarm_day(
+    return run_swarm_day(
         SwarmDay(day.symbol, exchange, start_ns, day.n_bars), trading, agents, spec, clients
     )
-    return record
 
 
 def mean_close(files: Sequence[str]) -> float:

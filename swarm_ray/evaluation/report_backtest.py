@@ -254,6 +254,16 @@ def _plot_backtest_quotes(result: Any, path: Path, window: int = 120) -> None:
     save_figure(fig, path)
 
 
+def _fills_text(fill_model: dict[str, Any]) -> str:
+    if fill_model.get("kind") == "queue":
+        return (
+            f"the paper exchange's tick replay (queue model {fill_model['queue_model']}, "
+            f"{fill_model['latency_ms']:g} ms order latency) on L2 data, one step every "
+            f"{fill_model['interval_ms']} ms (a bar below is a step)"
+        )
+    return "the paper exchange's trade-through model on 1-minute bars"
+
+
 def write_backtest_report(out: str | Path, result: Any, cfg: Any) -> Path:
     """``report.md``, ``days.csv``, ``backtest.json`` and PNG plots under ``out``."""
     import json
@@ -285,7 +295,7 @@ def write_backtest_report(out: str | Path, result: Any, cfg: Any) -> Path:
 Fee tier **{result.fees}**: maker {tier.maker_bps:g} bps, taker {tier.taker_bps:g} bps
 ({tier.source}).
 
-Fills: the paper exchange's trade-through model on 1-minute bars. PnL in the quote currency,
+Fills: {_fills_text(result.fill_model)}. PnL in the quote currency,
 net of fees; Sharpe annualised from per-bar PnL, day Sharpe from daily PnL,
 both with 95% day-block bootstrap intervals. Markouts: mean signed edge of fills against the mid
 1, 5 and 15 bars later, before fees. Break-even maker bps: the maker fee at which PnL is zero.

@@ -22,6 +22,8 @@ __all__ = ["BacktestResult", "Executor", "all_strategies", "run_backtest", "run_
 
 log = logging.getLogger(__name__)
 
+KLINE_FILLS: dict[str, Any] = {"kind": "trade_through", "data": "1-minute klines"}
+
 Executor = Callable[[Sequence[Job], Callable[[Job], None]], list[DayRecord]]
 """Runs jobs (calling the second argument as each finishes) and returns records in job order."""
 
@@ -36,6 +38,8 @@ class BacktestResult:
     warnings: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     sizes: dict[str, dict[str, float]] = field(default_factory=dict)
+    fill_model: dict[str, Any] = field(default_factory=lambda: dict(KLINE_FILLS))
+    """How orders filled: the kline trade-through model, or the tick replay's queue model."""
 
     def to_json(self) -> dict[str, Any]:
         """The JSON object ``--json`` prints."""
@@ -43,6 +47,7 @@ class BacktestResult:
             "strategies": self.strategies,
             "days": self.days,
             "fees": self.fees,
+            "fill_model": self.fill_model,
             "data": self.data,
             "sizes": self.sizes,
             "warnings": self.warnings,

@@ -82,6 +82,10 @@ class PaperSymbolConfig(StrictModel):
     """Binance 1m kline CSVs, in time order (relative paths resolve from the project root)."""
     l2: tuple[str, ...] = ()
     """Binance L2 stream files (``envs.data.l2`` format), in time order."""
+    history_klines: tuple[str, ...] = ()
+    """With ``l2``: 1-minute kline CSVs of the time before the recording. Their bars that
+    closed before its first trade come first in ``recent_klines`` (1m and longer), so that
+    features have their history from the first cycle of a short tick replay."""
     source_symbol: str | None = None
     """Replay the data of this other configured symbol (e.g. SYM001..SYM100 on BTCUSDT)."""
     time_offset_ms: int = 0
@@ -103,7 +107,7 @@ class PaperSymbolConfig(StrictModel):
     level_qty: float = Field(1.0, gt=0)
     """Kline replay: quantity shown at each synthetic level."""
 
-    @field_validator("klines", "l2")
+    @field_validator("klines", "l2", "history_klines")
     @classmethod
     def _files_exist(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         missing = [f for f in v if not resolve_path(f).is_file()]
@@ -118,6 +122,8 @@ class PaperSymbolConfig(StrictModel):
             raise ValueError(
                 f"give exactly one of klines, l2, source_symbol (got {given or 'none'})"
             )
+        if self.history_klines and not self.l2:
+            raise ValueError("history_klines: only with l2 (klines are their own history)")
         if self.min_qty > self.max_qty:
             raise ValueError(f"min_qty {self.min_qty} above max_qty {self.max_qty}")
         return self

@@ -182,6 +182,8 @@ def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[s
     import ray
     import torch
 
+    from envs.config import make_config
+
     er = result.metrics.get("env_runners", {}) if result.metrics else {}
     env = role_env_config(cfg, role, smoke=smoke)
     return {
@@ -198,6 +200,9 @@ def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[s
             "evaluation_days": [str(d) for d in cfg.data.evaluation_days],
         },
         "env_config": {k: v for k, v in env.items() if k != "role"},
+        # how its training env filled quotes: poisson (simulated), trade_through (1-minute
+        # bars) or queue (the tick replay)
+        "fill_model": make_config({k: v for k, v in env.items() if k != "role"}).fills.kind,
         # what a user of the policy must reproduce to build its observation
         "inference": {
             "session_steps": env.get("n_steps"),

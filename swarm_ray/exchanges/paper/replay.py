@@ -147,9 +147,9 @@ class _Feed:
     def _snapshot(self, i: int, depth: int) -> MarketSnapshot:
         raise NotImplementedError
 
-    def rows(self, now_ns: int) -> tuple[np.ndarray, ...]:
+    def rows(self, now_ns: int, interval_ms: int = 60_000) -> tuple[np.ndarray, ...]:
         """(time ms, open, high, low, close, volume, trades, taker-buy volume) of the data known
-        at ``now_ns``: closed bars, or trades."""
+        at ``now_ns``: closed bars, or trades (for candles of ``interval_ms``)."""
         raise NotImplementedError
 
 
@@ -192,7 +192,7 @@ class _KlineFeed(_Feed):
             volume=self.data.volume_l[i],
         )
 
-    def rows(self, now_ns: int) -> tuple[np.ndarray, ...]:
+    def rows(self, now_ns: int, interval_ms: int = 60_000) -> tuple[np.ndarray, ...]:
         d = self.data
         j = bisect_right(self.fill_ns, now_ns)
         t = d.open_ms[:j] + self.offset_ns // _MS
@@ -209,9 +209,21 @@ class _KlineFeed(_Feed):
 
 
 class _L2Feed(_Feed):
-    def __init__(self, symbol: str, data: TickTape, offset_ns: int) -> None:
+    def __init__(
+        self, symbol: str, data: TickTape, offset_ns: int, history: _KlineData | None = None
+    ) -> None:
         super().__init__(symbol, offset_ns)
         self.data = data
+        self.history: tuple[np.ndarray, ...] | None = None
+        if history is not None:  # the bars closed before the recording's first trade
+            first = int(data.trade_ms[0]) if len(data.trade_ms) else data.book_ms[0]
+            j = int(np.searchsorted(history.close_ms, first, side="left"))
+            h = history
+            self.history = (
+                h.open_ms[:j] + offset_ns // _MS,
+                h.open[:j], h.high[:j], h.low[:j], h.close[:j], h.volume[:j],
+                h.trades[:j], h.taker_buy[:j],
+            )  # fmt: skip
         self.unit_ms = 1_000
         self.book_ns = [t * _MS + offset_ns for t in data.book_ms]
         self.bid, self.ask = data.best_bid, data.best_ask
@@ -233,12 +245,15 @@ class _L2Feed(_Feed):
             last_price=self.fill_low[k] if k >= 0 else None,
         )
 
-    def rows(self, now_ns: int) -> tuple[np.ndarray, ...]:
+    def rows(self, now_ns: int, interval_ms: int = 1_000) -> tuple[np.ndarray, ...]:
         d = self.data
         j = bisect_right(self.fill_ns, now_ns)
         p = d.trade_price[:j]
         t = d.trade_ms[:j] + self.offset_ns // _MS
-        return t, p, p, p, p, d.trade_qty[:j], np.ones(j, np.int64), d.trade_taker_buy[:j]
+        ticks = (t, p, p, p, p, d.trade_qty[:j], np.ones(j, np.int64), d.trade_taker_buy[:j])
+        if self.history is None or interval_ms < 60_000:
+            return ticks
+        return tuple(np.concatenate([h, x]) for h, x in zip(self.history, ticks, strict=True))
 
 
 def _aggregate(rows: tuple[np.ndarray, ...], interval_ms: int, limit: int) -> list[Kline]:
@@ -322,7 +337,10 @@ class MarketReplay:
             if isinstance(data, _KlineData):
                 self.feeds[name] = _KlineFeed(name, data, offset, specs[name])
             else:
-                self.feeds[name] = _L2Feed(name, data, offset)
+                spec = specs[specs[name].source_symbol or name]
+                history = _load("klines", spec.history_klines) if spec.history_klines else None
+                assert history is None or isinstance(history, _KlineData)
+                self.feeds[name] = _L2Feed(name, data, offset, history)
 
     @property
     def symbols(self) -> tuple[str, ...]:
@@ -380,7 +398,7 @@ class MarketReplay:
             raise ValueError(f"{symbol} replays 1m bars: cannot serve {interval} klines")
         if not 1 <= limit <= 1000:
             raise ValueError(f"klines limit must be 1..1000, got {limit}")
-        return _aggregate(feed.rows(now_ns), interval_ms, limit)
+        return _aggregate(feed.rows(now_ns, interval_ms), interval_ms, limit)
 
     def start_ns(self, symbol: str | None = None) -> int:
         if symbol is None:

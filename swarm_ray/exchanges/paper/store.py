@@ -238,7 +238,9 @@ def state_identity(config: PaperConfig) -> str:
     data = {
         "market": config.market,
         "symbols": {
-            n: s.model_dump(mode="json", include={"klines", "l2", "source_symbol"})
+            n: s.model_dump(
+                mode="json", include={"klines", "l2", "history_klines", "source_symbol"}
+            )
             | {"time_offset_ms": s.time_offset_ms}
             for n, s in config.symbols.items()
         },

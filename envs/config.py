@@ -30,6 +30,10 @@ class MidpriceConfig(StrictModel):
     files: tuple[str, ...] = Field(
         (), description="kline CSV files (replay) or L2 stream files (tick), in time order"
     )
+    trades: tuple[str, ...] = Field(
+        (), description="tick: aggTrades CSVs, with book_ticker, instead of L2 files"
+    )
+    book_ticker: tuple[str, ...] = Field((), description="tick: bookTicker CSVs, with trades")
     interval_ms: int = Field(
         1000, ge=10, le=3_600_000, description="tick: one step's length, in milliseconds"
     )
@@ -175,8 +179,13 @@ class MarketMakingConfig(StrictModel):
                 "queue model needs L2 data, and L2 data is replayed with it"
             )
         if self.midprice.kind == "tick":
-            if not self.midprice.files:
-                raise ValueError("midprice.files: tick needs at least one L2 file")
+            m = self.midprice
+            if bool(m.trades) != bool(m.book_ticker):
+                raise ValueError("midprice.trades and midprice.book_ticker go together")
+            if bool(m.files) == bool(m.trades):
+                raise ValueError(
+                    "midprice: tick needs L2 files (files) or trades + book_ticker, not both"
+                )
             if self.midprice.tick_size is None:
                 raise ValueError("midprice.tick_size: tick needs the symbol's price tick")
         return self

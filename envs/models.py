@@ -14,7 +14,7 @@ import numpy as np
 
 from envs.config import FeeConfig, FillConfig, MarketMakingConfig, MidpriceConfig, RewardConfig
 from envs.data.klines import load_klines
-from envs.data.l2.tape import load_tape
+from envs.data.l2.tape import load_tape, load_tick_tape
 from envs.features import market_features
 
 
@@ -184,13 +184,14 @@ class ReplayMidprice:
 
 
 class TickMidprice(ReplayMidprice):
-    """Replay of an L2 recording on a grid of ``interval_ms`` steps: the mid at step t is the
-    book's mid at the grid time ``time_ms[t]``; a step's bar (high, low, volume, taker-buy
-    volume) is made of the trades since the previous grid time (no trade: the mid). The tape
+    """Replay of an L2 recording (or of trades and bookTicker) on a grid of ``interval_ms``
+    steps: the mid at step t is the book's mid at the grid time ``time_ms[t]``; a step's bar
+    (high, low, volume, taker-buy volume) is made of the trades since the previous grid time
+    (no trade: the mid). The tape
     stays at hand (``tape``) for the queue fill model."""
 
     def __init__(self, cfg: MidpriceConfig, warmup: int) -> None:
-        tape = load_tape(cfg.files)
+        tape = load_tick_tape(cfg.trades, cfg.book_ticker) if cfg.trades else load_tape(cfg.files)
         self.tape = tape
         step = cfg.interval_ms
         book_ms = np.asarray(tape.book_ms, dtype=np.int64)

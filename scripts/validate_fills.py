@@ -35,7 +35,7 @@ import sys
 import tempfile
 import time
 from bisect import bisect_right
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from pathlib import Path
 
@@ -46,6 +46,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from envs.data.l2.tape import TickTape, load_tape  # noqa: E402
+from envs.data.ticks import l2_to_ticks  # noqa: E402
 from swarm_ray.core.clock import SimulatedClock  # noqa: E402
 from swarm_ray.core.domain import OrderIntent, OrderType, Side  # noqa: E402
 from swarm_ray.exchanges.config import PaperConfig, PaperSymbolConfig  # noqa: E402
@@ -86,6 +87,8 @@ class Setup:
     entry_ms: float
     feed_ms: float
     step_ms: int = 100
+    ticks: tuple[str, str] | None = None
+    """(aggTrades CSV, bookTicker CSV): replay these instead of ``files`` (our side only)."""
 
 
 # ----------------------------------------------------------------------------- the peer's input
@@ -157,8 +160,11 @@ def run_peer(setup: Setup, events: Path, python: Path) -> dict:
 
 
 def paper_exchange(setup: Setup, start_ns: int) -> tuple[PaperExchange, SimulatedClock]:
+    data: dict = {"l2": setup.files}
+    if setup.ticks is not None:
+        data = {"trades": (setup.ticks[0],), "book_ticker": (setup.ticks[1],)}
     sym = PaperSymbolConfig(
-        l2=setup.files,
+        **data,
         tick_size=Decimal(setup.tick),
         step_size=Decimal(setup.lot),
         min_qty=Decimal(setup.lot),
@@ -323,6 +329,9 @@ def compare(setup: Setup, python: Path) -> dict:
     agree = agreement(ours["fills"], peer["fills"])
     p_ours, p_peer = pnl(ours["fills"], final_mid), pnl(peer["fills"], final_mid)
     return {
+        "_setup": setup,  # for --touch; not printed
+        "_start_ns": peer["start_ns"],
+        "_stop_ns": stop_ns,
         "symbol": setup.symbol,
         "strategy": setup.strategy,
         "queue_model": setup.queue_model,
@@ -342,6 +351,41 @@ def compare(setup: Setup, python: Path) -> dict:
         "msgs_per_s_ours": messages / ours["wall_s"],
         "msgs_per_s_peer": messages / peer["wall_s"],
     }
+
+
+# ----------------------------------------------------------------------------- touch only
+
+
+def touch_only(results: list[dict], args: argparse.Namespace) -> list[dict]:
+    """Our tick replay on the full book against ours on trades + bookTicker (what the data
+    site offers): the same strategies, the same start; how much the missing depth changes."""
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for symbol in args.symbols:
+            files = WINDOWS[symbol][0]
+            ticks = tuple(str(p) for p in l2_to_ticks(files, tmp, symbol))
+            for r in (r for r in results if r["symbol"] == symbol):
+                setup = r["_setup"]
+                full = run_ours(setup, r["_start_ns"], r["_stop_ns"])
+                touch = run_ours(replace(setup, ticks=ticks), r["_start_ns"], r["_stop_ns"])
+                agree = agreement(touch["fills"], full["fills"])
+                row = {
+                    "symbol": symbol,
+                    "strategy": setup.strategy,
+                    "queue_model": setup.queue_model,
+                    "half_ticks": setup.half_ticks,
+                    "fills_full_book": len(full["fills"]),
+                    "fills_touch_only": len(touch["fills"]),
+                    "agreement": agree["agreement"],
+                }
+                rows.append(row)
+                if not args.json:
+                    print(
+                        f"{symbol} {setup.strategy} {setup.queue_model:11s} touch only vs full "
+                        f"book: fills {row['fills_touch_only']}/{row['fills_full_book']}  "
+                        f"agreement {row['agreement']:6.1%}"
+                    )
+    return rows
 
 
 # ----------------------------------------------------------------------------- 1-minute bias
@@ -454,6 +498,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--feed-latency-ms", type=float, default=5.0)
     ap.add_argument("--peer-python", type=Path, default=DEFAULT_PEER)
     ap.add_argument("--bias", action="store_true", help="also measure the 1-minute model's bias")
+    ap.add_argument(
+        "--touch", action="store_true",
+        help="also replay trades + bookTicker only (the data site's files) against the full book",
+    )  # fmt: skip
     ap.add_argument("--json", action="store_true", help="print one JSON object last")
     args = ap.parse_args(argv)
     if not args.peer_python.exists():
@@ -489,7 +537,9 @@ def main(argv: list[str] | None = None) -> int:
                         ),
                         flush=True,
                     )
-    out: dict = {"comparisons": results}
+    out: dict = {"comparisons": [{k: v for k, v in r.items() if k[0] != "_"} for r in results]}
+    if args.touch:
+        out["touch_only"] = touch_only(results, args)
     if args.bias:
         bias = minute_bias([0.0, 0.5, 1.0, 2.0, 5.0])
         out["minute_bias"] = bias

@@ -29,7 +29,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--data", nargs="+", metavar="FILE", help="OHLCV files to replay")
     src.add_argument("--l2", nargs="+", metavar="FILE", help="L2 stream files: the tick replay")
-    tick = p.add_argument_group("tick replay (--l2)")
+    src.add_argument(
+        "--trades",
+        nargs="+",
+        metavar="FILE",
+        help="aggTrades CSVs (with --book-ticker): the tick replay on the touch",
+    )
+    tick = p.add_argument_group("tick replay (--l2, or --trades with --book-ticker)")
+    tick.add_argument(
+        "--book-ticker",
+        nargs="+",
+        default=(),
+        metavar="FILE",
+        help="bookTicker CSVs (USD-M) beside --trades",
+    )
     tick.add_argument(
         "--history",
         nargs="+",
@@ -84,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
 
         init_ray(args.address)
         executor = run_on_ray
-    if args.l2:
+    if args.l2 or args.trades:
         result = _tick(cfg, args)
         return _finish(result, cfg, args, out)
     try:
@@ -107,12 +120,17 @@ def run(args: argparse.Namespace) -> int:
 def _tick(cfg: Any, args: argparse.Namespace) -> Any:
     from swarm_ray.evaluation.tick import TickRun, run_tick_backtest, symbol_of_l2
 
-    symbol = args.symbol or symbol_of_l2(args.l2[0])
+    first = (args.l2 or args.trades)[0]
+    symbol = args.symbol or symbol_of_l2(first)
     if symbol is None:
-        raise ConfigError(f"--symbol: cannot tell the symbol from {args.l2[0]}; give --symbol")
+        raise ConfigError(f"--symbol: cannot tell the symbol from {first}; give --symbol")
+    if args.trades and not args.book_ticker:
+        raise ConfigError("--book-ticker: --trades needs the bookTicker files of its days")
     run = TickRun(
         symbol=symbol,
-        l2=tuple(args.l2),
+        l2=tuple(args.l2 or ()),
+        trades=tuple(args.trades or ()),
+        book_ticker=tuple(args.book_ticker),
         history_klines=tuple(args.history),
         interval_ms=args.interval_ms,
         queue_model=args.queue_model,

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from envs.data.l2.tape import load_tape
+from envs.data.l2 import L2DataError
+from envs.data.l2.tape import load_tape, load_tick_tape
 from envs.market_making import MarketMakingEnv
 from swarm_ray.core.config import resolve_path
 from swarm_ray.evaluation.backtest_config import BacktestConfig, FeeTier, SymbolSizes, symbol_sizes
@@ -39,8 +40,11 @@ class TickRun:
     """What to replay and how: the recording, its history, the cadence and the queue."""
 
     symbol: str
-    l2: tuple[str, ...]
+    l2: tuple[str, ...] = ()
     history_klines: tuple[str, ...] = ()
+    trades: tuple[str, ...] = ()
+    """aggTrades CSVs, with ``book_ticker``, instead of ``l2``."""
+    book_ticker: tuple[str, ...] = ()
     interval_ms: int = 1000
     queue_model: str = "risk_averse"
     queue_power: float = 2.0
@@ -54,13 +58,21 @@ class TickRun:
             "queue_power": self.queue_power,
             "latency_ms": self.latency_ms,
             "interval_ms": self.interval_ms,
-            "data": "L2 depth + trades",
+            "data": "trades + bookTicker (the touch)" if self.trades else "L2 depth + trades",
         }
+
+    def data(self) -> dict[str, tuple[str, ...]]:
+        """The tick data, as ``PaperSymbolConfig`` keys."""
+        if self.trades:
+            return {"trades": self.trades, "book_ticker": self.book_ticker}
+        return {"l2": self.l2}
 
 
 def symbol_of_l2(path: str) -> str | None:
-    """``btcusdt_20240808.gz`` -> ``BTCUSDT`` (the recorder's file names), else None."""
-    m = re.match(r"([a-z0-9]+)_\d{8}", Path(path).name.lower())
+    """``btcusdt_20240808.gz`` (the recorder's) or ``BTCUSDT-aggTrades-2024-08-08.csv`` (the
+    data site's file names) -> ``BTCUSDT``, else None."""
+    name = Path(path).name
+    m = re.match(r"([a-z0-9]+)_\d{8}", name.lower()) or re.match(r"([A-Z0-9]+)-[A-Za-z]", name)
     return m.group(1).upper() if m else None
 
 
@@ -80,15 +92,29 @@ def run_tick_backtest(
         )
     if run.interval_ms < 10:
         raise ValueError(f"--interval-ms: at least 10, got {run.interval_ms}")
-    l2 = tuple(str(resolve_path(f)) for f in run.l2)
-    history = tuple(str(resolve_path(f)) for f in run.history_klines)
-    run = TickRun(**{**run.__dict__, "l2": l2, "history_klines": history})
-    tape = load_tape(l2)
+    if bool(run.l2) == bool(run.trades) or bool(run.trades) != bool(run.book_ticker):
+        raise ValueError("give L2 files, or aggTrades with bookTicker files")
+
+    def paths(files: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(str(resolve_path(f)) for f in files)
+
+    run = replace(
+        run,
+        l2=paths(run.l2),
+        history_klines=paths(run.history_klines),
+        trades=paths(run.trades),
+        book_ticker=paths(run.book_ticker),
+    )
+    try:
+        tape = load_tick_tape(run.trades, run.book_ticker) if run.trades else load_tape(run.l2)
+    except L2DataError as exc:
+        raise ValueError(str(exc)) from None
+    l2 = run.l2 or run.trades + run.book_ticker
     step = run.interval_ms
     start_ms = (tape.book_ms[0] // step + 1) * step
     n = (tape.book_ms[-1] - start_ms) // step
     if n < 2:
-        raise ValueError(f"--l2: {l2} hold fewer than 2 steps of {step} ms")
+        raise ValueError(f"{list(l2)} hold fewer than 2 steps of {step} ms")
     i0 = int(np.searchsorted(tape.book_ms, start_ms, side="right")) - 1
     reference = (tape.best_bid[i0] + tape.best_ask[i0]) / 2.0
     sizes = symbol_sizes(cfg, run.symbol, reference)
@@ -149,12 +175,12 @@ def _swarm(
         sizes,
         tier,
         trading.capital,
-        l2=run.l2,
         history_klines=run.history_klines,
         fill_model="queue",
         queue_model=run.queue_model,
         queue_power=run.queue_power,
         latency_ms=run.latency_ms,
+        **run.data(),
     )
     day = SwarmDay(run.symbol, exchange, start_ms * 1_000_000, n, step_ms=run.interval_ms)
     return run_swarm_day(day, trading, agents, spec, clients)
@@ -172,6 +198,8 @@ def _env(
             "midprice": {
                 "kind": "tick",
                 "files": list(run.l2),
+                "trades": list(run.trades),
+                "book_ticker": list(run.book_ticker),
                 "interval_ms": run.interval_ms,
                 "tick_size": float(f.tick_size),
                 "lot_size": float(f.step_size),

@@ -73,8 +73,10 @@ _QUOTE_SUFFIXES = ("USDT", "USDC", "FDUSD", "BUSD", "BTC", "ETH")
 class PaperSymbolConfig(StrictModel):
     """One symbol of the paper exchange: what it replays and its trading filters.
 
-    Exactly one of ``klines`` (1-minute kline CSVs), ``l2`` (L2 depth+trade files, in order) or
-    ``source_symbol`` (replay another configured symbol's data; loaded once) is given. Filters
+    Exactly one source is given: ``klines`` (1-minute kline CSVs), ``l2`` (L2 depth+trade
+    files, in order), ``trades`` with ``book_ticker`` (Binance aggTrades and bookTicker CSVs:
+    trades and the touch) or ``source_symbol`` (replay another configured symbol's data;
+    loaded once). Filters
     default to Binance spot BTCUSDT's.
     """
 
@@ -82,10 +84,16 @@ class PaperSymbolConfig(StrictModel):
     """Binance 1m kline CSVs, in time order (relative paths resolve from the project root)."""
     l2: tuple[str, ...] = ()
     """Binance L2 stream files (``envs.data.l2`` format), in time order."""
+    trades: tuple[str, ...] = ()
+    """Binance aggTrades CSVs (``swarm-ray data download --kind aggTrades``), in time order;
+    with ``book_ticker``."""
+    book_ticker: tuple[str, ...] = ()
+    """Binance bookTicker CSVs (USD-M), in time order: the best bid and ask over time; with
+    ``trades``."""
     history_klines: tuple[str, ...] = ()
-    """With ``l2``: 1-minute kline CSVs of the time before the recording. Their bars that
-    closed before its first trade come first in ``recent_klines`` (1m and longer), so that
-    features have their history from the first cycle of a short tick replay."""
+    """With ``l2`` or ``trades``: 1-minute kline CSVs of the time before the tick data. Their
+    bars that closed before its first trade come first in ``recent_klines`` (1m and longer),
+    so that features have their history from the first cycle of a short tick replay."""
     source_symbol: str | None = None
     """Replay the data of this other configured symbol (e.g. SYM001..SYM100 on BTCUSDT)."""
     time_offset_ms: int = 0
@@ -107,7 +115,7 @@ class PaperSymbolConfig(StrictModel):
     level_qty: float = Field(1.0, gt=0)
     """Kline replay: quantity shown at each synthetic level."""
 
-    @field_validator("klines", "l2", "history_klines")
+    @field_validator("klines", "l2", "trades", "book_ticker", "history_klines")
     @classmethod
     def _files_exist(cls, v: tuple[str, ...]) -> tuple[str, ...]:
         missing = [f for f in v if not resolve_path(f).is_file()]
@@ -117,13 +125,16 @@ class PaperSymbolConfig(StrictModel):
 
     @model_validator(mode="after")
     def _one_source(self) -> PaperSymbolConfig:
-        given = [n for n in ("klines", "l2", "source_symbol") if getattr(self, n)]
+        if bool(self.trades) != bool(self.book_ticker):
+            raise ValueError("trades and book_ticker go together (trades and the touch)")
+        given = [n for n in ("klines", "l2", "trades", "source_symbol") if getattr(self, n)]
         if len(given) != 1:
             raise ValueError(
-                f"give exactly one of klines, l2, source_symbol (got {given or 'none'})"
+                "give exactly one of klines, l2, trades + book_ticker, source_symbol "
+                f"(got {given or 'none'})"
             )
-        if self.history_klines and not self.l2:
-            raise ValueError("history_klines: only with l2 (klines are their own history)")
+        if self.history_klines and not (self.l2 or self.trades):
+            raise ValueError("history_klines: only with l2 or trades (klines are their own)")
         if self.min_qty > self.max_qty:
             raise ValueError(f"min_qty {self.min_qty} above max_qty {self.max_qty}")
         return self
@@ -203,10 +214,11 @@ class PaperConfig(StrictModel):
         for name, sym in self.symbols.items():
             src = sym.source_symbol
             data = self.symbols.get(src) if src is not None else sym
-            if self.fill_model == "queue" and data is not None and not data.l2:
+            if self.fill_model == "queue" and data is not None and data.klines:
                 raise ValueError(
-                    f"symbols.{name}: fill_model 'queue' needs L2 data (l2 files); 1-minute "
-                    "klines show no queue: use fill_model 'trade_through' for them"
+                    f"symbols.{name}: fill_model 'queue' needs tick data (l2, or trades + "
+                    "book_ticker); 1-minute klines show no queue: use fill_model "
+                    "'trade_through' for them"
                 )
             if src is None:
                 continue

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from envs.data.ticks import to_ms
 from swarm_ray.marketdata.site import MarketDataError
 
 __all__ = ["FileStats", "file_stats", "iso", "summarise", "to_ms"]
@@ -47,18 +48,6 @@ def iso(ms: int | None) -> str | None:
     t = datetime.fromtimestamp(ms / 1000, tz=UTC)
     text = t.strftime("%Y-%m-%dT%H:%M:%S")
     return f"{text}.{ms % 1000:03d}Z" if ms % 1000 else f"{text}Z"
-
-
-def to_ms(values: np.ndarray) -> tuple[np.ndarray, str]:
-    """Epoch times in milliseconds, and the unit they came in (``ms``, ``us`` or ``ns``)."""
-    v = np.asarray(values, dtype=np.int64)
-    unit = "ms"
-    if len(v) and v.max() > 10**17:
-        unit = "ns"
-    elif len(v) and v.max() > 10**14:
-        unit = "us"
-    out = np.where(v > 10**17, v // 1_000_000, np.where(v > 10**14, v // 1_000, v))
-    return out, unit
 
 
 def interval_ms(interval: str) -> int | None:

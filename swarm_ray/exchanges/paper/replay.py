@@ -17,7 +17,7 @@ import numpy as np
 
 from envs.data.klines import load_klines
 from envs.data.l2 import L2DataError
-from envs.data.l2.tape import TickTape, load_tape
+from envs.data.l2.tape import TickTape, load_tape, load_tick_tape
 from swarm_ray.core.clock import Clock
 from swarm_ray.core.config import ConfigError, resolve_path
 from swarm_ray.core.domain import BookLevel, MarketSnapshot
@@ -301,6 +301,13 @@ def _data_of(name: str, specs: Mapping[str, PaperSymbolConfig]) -> _KlineData | 
     spec = specs[name]
     if spec.source_symbol is not None:
         spec = specs[spec.source_symbol]
+    if spec.trades:
+        try:
+            return load_tick_tape(
+                [resolve_path(f) for f in spec.trades], [resolve_path(f) for f in spec.book_ticker]
+            )
+        except L2DataError as exc:
+            raise ConfigError(f"symbols.{name}: {exc}") from None
     return _load("klines", spec.klines) if spec.klines else _load("l2", spec.l2)
 
 

@@ -239,7 +239,15 @@ def state_identity(config: PaperConfig) -> str:
         "market": config.market,
         "symbols": {
             n: s.model_dump(
-                mode="json", include={"klines", "l2", "history_klines", "source_symbol"}
+                mode="json",
+                include={
+                    "klines",
+                    "l2",
+                    "trades",
+                    "book_ticker",
+                    "history_klines",
+                    "source_symbol",
+                },
             )
             | {"time_offset_ms": s.time_offset_ms}
             for n, s in config.symbols.items()

@@ -60,9 +60,26 @@ def test_the_command_prints_the_fill_model_and_refuses_what_the_tick_replay_cann
     assert bad.returncode != 0 and "do not run on the tick replay" in bad.stderr
 
 
+def test_trades_and_book_ticker_files_backtest_like_a_recording(tmp_path: Path) -> None:
+    from envs.data.ticks import l2_to_ticks
+
+    files = ("data/binance-l2/usdm/ethusdt_20240718.gz", "data/binance-l2/usdm/ethusdt_20240719.gz")
+    trades, tickers = l2_to_ticks(files, tmp_path, "ETHUSDT")
+    cmd = [sys.executable, "-m", "swarm_ray", "backtest", "--trades", str(trades),
+           "--book-ticker", str(tickers), "--strategies", "fixed_spread", "--json"]  # fmt: skip
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True, cwd=ROOT, timeout=300)
+    res = json.loads(out.stdout.splitlines()[-1])
+    assert res["fill_model"]["data"] == "trades + bookTicker (the touch)"
+    fixed = res["strategies"]["fixed_spread"]
+    assert fixed["quoting_share"] == 1.0 and fixed["bars"] >= 400  # 8 minutes of 1 s steps
+    alone = subprocess.run(cmd[:6] + cmd[8:], capture_output=True, text=True, cwd=ROOT)
+    assert alone.returncode != 0 and "--book-ticker" in alone.stderr
+
+
 def test_symbol_from_the_recorder_file_name() -> None:
     assert symbol_of_l2("data/x/btcusdt_20240808.gz") == "BTCUSDT"
     assert symbol_of_l2("book.gz") is None
+    assert symbol_of_l2("x/ETHUSDT-aggTrades-2024-07-18.csv") == "ETHUSDT"
     with pytest.raises(ValueError, match="fewer than 2 steps"):
         run_tick_backtest(
             load_config(resolve_path("configs/backtest.yaml"), BacktestConfig),

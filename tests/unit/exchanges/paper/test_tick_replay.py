@@ -173,8 +173,8 @@ def test_entry_and_feed_latency(tmp_path: Path) -> None:
     assert ex.fills_since(S, 0) == []
 
 
-def test_the_queue_model_needs_l2_data() -> None:
-    with pytest.raises(ValueError, match=r"symbols\.BTCUSDT: fill_model 'queue' needs L2 data"):
+def test_the_queue_model_needs_tick_data() -> None:
+    with pytest.raises(ValueError, match=r"symbols\.BTCUSDT: fill_model 'queue' needs tick data"):
         PaperConfig(fill_model="queue")
     with pytest.raises(ValueError, match="queue_model"):
         PaperConfig(queue_model="fifo")  # type: ignore[arg-type]

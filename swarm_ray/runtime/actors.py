@@ -135,6 +135,9 @@ class CoordinatorImpl:
                 t = t.replace(tzinfo=UTC)
             return int(t.timestamp() * 1e9)
         first = max(self.exchange.replay_start_ns(s) for s in self.symbols)
+        if all(_replays_ticks(cfg, s) for s in self.symbols):
+            # tick data is short: start at once (history_klines give the features their bars)
+            return first + interval
         return first + WINDOW * 60 * 1_000_000_000
 
     # -------------------------------------------------------------- cycles
@@ -407,3 +410,14 @@ class AgentActorImpl:
 
 
 AgentActor = ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)(AgentActorImpl)
+
+
+def _replays_ticks(cfg: Any, symbol: str) -> bool:
+    """Whether the paper venue replays tick data (L2, or trades + bookTicker) for ``symbol``."""
+    paper = cfg.exchange.paper
+    if paper is None or symbol not in paper.symbols:
+        return False
+    spec = paper.symbols[symbol]
+    if spec.source_symbol is not None:
+        spec = paper.symbols[spec.source_symbol]
+    return bool(spec.l2 or spec.trades)

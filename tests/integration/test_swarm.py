@@ -7,6 +7,7 @@ from __future__ import annotations
 import copy
 import time
 from collections import Counter
+from itertools import pairwise
 from pathlib import Path
 from typing import Any
 
@@ -294,6 +295,27 @@ def test_backtest_swarm_path_makes_the_coordinators_decisions_cycle_for_cycle(
     assert got_bids == live_bids  # prices on the tick grid: equal, not close
     assert rec.position.tolist() == pytest.approx([h["position"] for h in hist[:n]])
     assert sum(h["bids"] != [] or h["asks"] != [] for h in hist[:n]) > 0
+
+
+def test_the_swarm_decides_every_second_on_the_tick_replay(cluster, tmp_path) -> None:
+    """configs/paper_tick.yaml's venue: L2 depth and trades with the queue fill model, a cycle
+    every second; the analyst alone carries the vote so that quotes rest in the queue."""
+    tick = yaml.safe_load((ROOT / "configs" / "paper_tick.yaml").read_text())
+    cfg = swarm_config(tmp_path, "BTCUSDT", cycle={**tick["cycle"]})
+    paper = tick["exchange"]["paper"] | {"state_path": str(tmp_path / "tick.sqlite")}
+    cfg = cfg.model_copy(update={"exchange": cfg.exchange.model_copy(update={
+        "paper": type(cfg.exchange.paper).model_validate(paper)})})  # fmt: skip
+    coord, _ = start(cfg)
+    hist = run(coord, 240)
+    ray.get(coord.stop.remote())
+    times = [h["time_ns"] for h in hist]
+    assert len(hist) == 240 and {b - a for a, b in pairwise(times)} == {10**9}
+    assert sum(bool(h["bids"] or h["asks"]) for h in hist) > 100
+    assert not any(h["data_problems"] for h in hist[5:])  # the history warmed the features
+    fills = venue(cfg).fills_since("BTCUSDT", 0)
+    assert fills and all(f.is_maker for f in fills)
+    with journal(cfg) as j:
+        assert len(j.fills("BTCUSDT")) == len(fills)
 
 
 def test_python_api_starts_watches_and_stops_a_swarm(cluster, tmp_path) -> None:

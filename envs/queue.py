@@ -17,6 +17,10 @@ with ``PowerProbQueueFunc`` / ``LogProbQueueFunc``), written for this project.
 ``queue_fills`` walks a ``TickTape`` for one resting order with them: the paper exchange's and
 the environment's tick replays use it, and ``scripts/validate_fills.py`` checks the fills
 against hftbacktest itself.
+
+One deliberate difference: a fill here is never larger than the trade that made it. In
+hftbacktest 2.4.4 a probabilistic estimate pushed below zero by cancels lets the next trade,
+however small, fill the order by everything past the front.
 """
 
 from __future__ import annotations
@@ -117,10 +121,13 @@ class QueueModel:
 
     @staticmethod
     def filled(pos: QueuePosition, lot: float) -> float:
-        """Whole lots the trades have reached past the queue ahead (0 while it is not used up)."""
-        if round(pos.ahead / lot) < 0:
-            return math.floor(-pos.ahead / lot + 1e-9) * lot
-        return 0.0
+        """Whole lots the trades have reached past the queue ahead (0 while it is not used
+        up); the order is then at the front (``ahead`` 0)."""
+        lots = round(-pos.ahead / lot)
+        if lots <= 0:
+            return 0.0
+        pos.ahead = 0.0
+        return lots * lot
 
 
 def queue_fills(

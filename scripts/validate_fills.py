@@ -195,7 +195,7 @@ def run_ours(setup: Setup, start_ns: int, end_ns: int | None = None) -> dict:
     tick, size = Decimal(setup.tick), Decimal(setup.size)
     step = setup.step_ms * 1_000_000
     end = ex.replay_end_ns(s) if end_ns is None else min(end_ns, ex.replay_end_ns(s))
-    seen: dict[str, Decimal] = {}
+    n_seen = 0
     fills: list[dict] = []
     live = {Side.BUY: "", Side.SELL: ""}
     next_id = 1
@@ -208,28 +208,28 @@ def run_ours(setup: Setup, start_ns: int, end_ns: int | None = None) -> dict:
             snap = ex.market_snapshot(s, depth=1)
         except ReplayFinished:
             break
-        # fills since the last step, per order, as the peer runner records them
+        # fills since the last step, per order (cancelled ones too: a fill can beat the
+        # cancel to the venue), as the peer runner records them
+        new = ex.fills_since(s, 0)[n_seen:]
+        n_seen += len(new)
+        per_order: dict[str, list] = {}
+        for f in new:
+            per_order.setdefault(f.client_order_id, []).append(f)
+        for cid, fs in per_order.items():
+            sign = 1 if fs[0].side is Side.BUY else -1
+            qty = float(sum(f.quantity for f in fs))
+            fills.append(
+                {
+                    "time_ns": fs[-1].time_ms * 1_000_000,
+                    "side": sign,
+                    "price": float(fs[-1].price),
+                    "qty": qty,
+                    "order": cid,
+                }
+            )
+            position += sign * qty
         for side, cid in live.items():
-            if not cid:
-                continue
-            o = ex.get_order(s, cid)
-            if o is None:
-                continue
-            prev = seen.get(cid, Decimal(0))
-            if o.filled_quantity > prev:
-                last = [f for f in ex.fills_since(s, 0) if f.client_order_id == cid][-1]
-                fills.append(
-                    {
-                        "time_ns": last.time_ms * 1_000_000,
-                        "side": 1 if side is Side.BUY else -1,
-                        "price": float(o.price),
-                        "qty": float(o.filled_quantity - prev),
-                        "order": cid,
-                    }
-                )
-                seen[cid] = o.filled_quantity
-                position += (1 if side is Side.BUY else -1) * float(o.filled_quantity - prev)
-            if not o.status.is_open:
+            if cid and not ex.get_order(s, cid).status.is_open:
                 live[side] = ""
         bb, ba = snap.best_bid, snap.best_ask
         if not (math.isfinite(bb) and math.isfinite(ba)) or bb <= 0 or ba <= bb:

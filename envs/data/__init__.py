@@ -1,1 +1,1 @@
-"""Loaders for real Binance market data: 1-minute klines and L2 stream files."""
+"""Loaders for real Binance market data: 1-minute klines, L2 stream files, trades and bookTicker."""

@@ -1,4 +1,5 @@
-"""The shipped swarm configs (paper and both Binance testnets) are complete runs of their own:
+"""The shipped swarm configs (paper, the tick replay and both Binance testnets) are complete runs
+of their own:
 each loads with the project's loader, names its own run and journal, and the testnet ones trade
 small on the testnet with keys from the environment only, failing in one line without them."""
 
@@ -45,7 +46,7 @@ def _no_storage_root(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_every_shipped_swarm_config_is_found() -> None:
     names = {p.name for p in SWARM_CONFIGS}
-    assert names == {"paper.yaml", *TESTNET_CONFIGS}
+    assert names == {"paper.yaml", "paper_tick.yaml", *TESTNET_CONFIGS}
 
 
 @pytest.mark.parametrize("path", SWARM_CONFIGS, ids=lambda p: p.name)

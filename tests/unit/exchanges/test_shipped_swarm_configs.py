@@ -1,7 +1,7 @@
 """The shipped swarm configs (paper, the tick replay and both Binance testnets) are complete runs
-of their own:
-each loads with the project's loader, names its own run and journal, and the testnet ones trade
-small on the testnet with keys from the environment only, failing in one line without them."""
+of their own: each loads with the project's loader, names its own run and journal, and the
+testnet ones trade small on the testnet with keys from the environment only, failing in one line
+without them."""
 
 from __future__ import annotations
 

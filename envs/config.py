@@ -79,6 +79,14 @@ class FillConfig(StrictModel):
     touch_fill_prob: float = Field(
         1.0, ge=0, le=1, description="trade_through: chance a traded-through quote fills (queue)"
     )
+    distance_from: Literal["quote_mid", "next_mid"] = Field(
+        "quote_mid",
+        description=(
+            "poisson: a quote's distance, which sets its fill chance, is measured from the mid "
+            "it was set at (quote_mid), or from the mid after the step's move (next_mid: the "
+            "order of events that reproduces the 2008 paper's Table 1)"
+        ),
+    )
     queue_model: Literal["risk_averse", "power_prob", "log_prob"] = Field(
         "risk_averse", description="queue: how others' cancels move a quote up (envs.queue)"
     )

@@ -164,6 +164,7 @@ class MarketMakingEnv(gym.Env):
         cfg = self.cfg
         self.midprice = make_midprice(cfg)
         self.fill_model = make_fill_model(cfg)
+        self._next_mid = cfg.fills.kind == "poisson" and cfg.fills.distance_from == "next_mid"
         self.tick: TickFills | None = None
         if isinstance(self.midprice, TickMidprice):
             m, f = cfg.midprice, cfg.fills
@@ -313,8 +314,9 @@ class MarketMakingEnv(gym.Env):
             low_next = self._lows[t + 1] if self._lows is not None else 0.0
             high_next = self._highs[t + 1] if self._highs is not None else 0.0
             assert self.fill_model is not None
-            bid_fill = bid_on and self.fill_model.fill_bid(mid - bid_d, mid, low_next, u[0])
-            ask_fill = ask_on and self.fill_model.fill_ask(mid + ask_d, mid, high_next, u[1])
+            ref = self._mids[t + 1] if self._next_mid else mid  # where the distance is taken
+            bid_fill = bid_on and self.fill_model.fill_bid(mid - bid_d, ref, low_next, u[0])
+            ask_fill = ask_on and self.fill_model.fill_ask(mid + ask_d, ref, high_next, u[1])
         if bid_fill and self.tick is None:
             px = mid - bid_d
             cash -= size * px

@@ -88,6 +88,7 @@ class VectorMarketSim:
         fill_model = make_fill_model(cfg)
         assert fill_model is not None
         self.fill_model = fill_model
+        self._next_mid = cfg.fills.kind == "poisson" and cfg.fills.distance_from == "next_mid"
         self.fees = FeeModel(cfg.fees)
         self.reward_model = RewardModel(
             cfg.reward, self.midprice.step_sigma / math.sqrt(cfg.dt), cfg.dt
@@ -200,8 +201,12 @@ class VectorMarketSim:
         u = self.rng.random((2, n))
         low_next = self._low[t + 1] if self._low is not None else None
         high_next = self._high[t + 1] if self._high is not None else None
+        fb_d, fa_d = bid_d, ask_d
+        if self._next_mid:  # distances from the mid after the step's move
+            move = self._mid[t + 1] - mid
+            fb_d, fa_d = bid_d + move, ask_d - move
         bid_fill, ask_fill = self.fill_model.fill_many(
-            bid_d, ask_d, mid, low_next, high_next, u[0], u[1]
+            fb_d, fa_d, mid, low_next, high_next, u[0], u[1]
         )
         bid_got = np.where(bid_fill, bid_d, 0.0)  # captured distance on each filled side
         ask_got = np.where(ask_fill, ask_d, 0.0)

@@ -26,6 +26,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--data", nargs="+", metavar="FILE", help="kline CSV days to backtest on")
     p.add_argument("--episodes", type=int, default=1000, help="simulations (--preset)")
     p.add_argument("--gamma", type=float, default=0.1, help="risk aversion (--preset)")
+    p.add_argument(
+        "--distance-from", choices=("quote_mid", "next_mid"), default="quote_mid",
+        help="--preset: measure a quote's fill distance from the mid it was set at, or from "
+        "the mid after the step's move (the order that reproduces the paper's table)",
+    )  # fmt: skip
     p.add_argument("--seed", type=int, default=None, help="random seed")
     p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (--data)")
     p.add_argument("--fit-data", nargs="+", metavar="FILE", help="days to fit A, k, sigma on")
@@ -50,14 +55,18 @@ def _run_preset(args: argparse.Namespace) -> int:
 
     if args.episodes < 1:
         raise ConfigError("--episodes must be at least 1")
-    res = evaluate_as2008(args.episodes, 0 if args.seed is None else args.seed, args.gamma)
+    seed = 0 if args.seed is None else args.seed
+    res = evaluate_as2008(args.episodes, seed, args.gamma, args.distance_from)
     if args.json:
         print(json.dumps(res))
         return 0
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"Avellaneda-Stoikov (2008), gamma={args.gamma}, {args.episodes} runs")
+    table = Table(
+        title=f"Avellaneda-Stoikov (2008), gamma={args.gamma}, {args.episodes} runs, "
+        f"fill distance from the {args.distance_from.replace('_', ' ')}"
+    )
     for col in ("strategy", "mean spread", "mean pnl", "std pnl", "mean q", "std q"):
         table.add_column(col, justify="right")
     for name, m in res.items():

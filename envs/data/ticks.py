@@ -54,14 +54,21 @@ def _read(path: Path, names: Sequence[str], min_cols: int) -> pd.DataFrame:
     return df
 
 
+def _read_all(
+    files: Sequence[PathArg], names: Sequence[str], min_cols: int, kind: str
+) -> tuple[pd.DataFrame, np.ndarray]:
+    """The files one after another, and their ``time`` column in milliseconds."""
+    parts = [_read(Path(f), names, min_cols) for f in files]
+    if not parts:
+        raise L2DataError(f"no {kind} files given")
+    df = pd.concat(parts, ignore_index=True)
+    return df, to_ms(df["time"].to_numpy())[0]
+
+
 def load_trades_csv(files: Sequence[PathArg]) -> pd.DataFrame:
     """aggTrades files -> ``time_ms, price, qty, is_buyer_maker`` in file order."""
     names = ("id", "price", "qty", "first_id", "last_id", "time", "is_buyer_maker")
-    parts = [_read(Path(f), names, 7) for f in files]
-    if not parts:
-        raise L2DataError("no aggTrades files given")
-    df = pd.concat(parts, ignore_index=True)
-    ms, _ = to_ms(df["time"].to_numpy())
+    df, ms = _read_all(files, names, 7, "aggTrades")
     maker = df["is_buyer_maker"]
     if maker.dtype != bool:
         maker = maker.astype(str).str.strip().str.lower().isin(("true", "1"))
@@ -78,11 +85,7 @@ def load_trades_csv(files: Sequence[PathArg]) -> pd.DataFrame:
 def load_book_ticker(files: Sequence[PathArg]) -> pd.DataFrame:
     """bookTicker files -> ``time_ms, bid, bid_qty, ask, ask_qty`` (transaction time)."""
     names = ("update_id", "bid", "bid_qty", "ask", "ask_qty", "time", "event_time")
-    parts = [_read(Path(f), names, 6) for f in files]
-    if not parts:
-        raise L2DataError("no bookTicker files given")
-    df = pd.concat(parts, ignore_index=True)
-    ms, _ = to_ms(df["time"].to_numpy())
+    df, ms = _read_all(files, names, 6, "bookTicker")
     return pd.DataFrame(
         {
             "time_ms": ms,

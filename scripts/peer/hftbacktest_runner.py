@@ -61,6 +61,29 @@ def to_events(npz: np.lib.npyio.NpzFile) -> np.ndarray:
 
 
 @njit(cache=False)
+def requote(hbt, oid, buy, target, want, resting, move_ticks, tick, size, next_id):
+    """One side's quote: a live one stays while ``resting`` (strategy B), wanted and within
+    ``move_ticks`` of ``target``, else it is cancelled; a new one goes in where wanted.
+    Returns (the side's order id, the next free id)."""
+    live = False
+    if oid != 0:
+        o = hbt.orders(0).get(oid)
+        if o is not None and o.leaves_qty > 0 and (o.status == 1 or o.status == 5):
+            live = True
+            if not (resting and want and abs(round(o.price / tick) - target) <= move_ticks):
+                hbt.cancel(0, oid, False)
+                live = False
+    if not live and want:
+        oid = next_id
+        next_id += 1
+        if buy:
+            hbt.submit_buy_order(0, oid, target * tick, size, GTX, LIMIT, False)
+        else:
+            hbt.submit_sell_order(0, oid, target * tick, size, GTX, LIMIT, False)
+    return oid, next_id
+
+
+@njit(cache=False)
 def run(hbt, strategy, half_ticks, move_ticks, size, cap, lot, step_ns, max_fills):
     """Strategy A (0): every step cancel and re-quote a bid and an ask ``half_ticks`` from the
     mid. B (1): leave each quote resting until its price is more than ``move_ticks`` from
@@ -105,40 +128,23 @@ def run(hbt, strategy, half_ticks, move_ticks, size, cap, lot, step_ns, max_fill
         mid_t = (bb + ba) / 2.0 / tick
         bid_t = np.floor(mid_t - half_ticks + 1e-9)
         ask_t = np.ceil(mid_t + half_ticks - 1e-9)
-        orders = hbt.orders(0)
-        live_bid = bid_id != 0 and orders.get(bid_id) is not None
-        live_ask = ask_id != 0 and orders.get(ask_id) is not None
-        if live_bid:
-            o = orders.get(bid_id)
-            live_bid = o.leaves_qty > 0 and (o.status == 1 or o.status == 5)
-        if live_ask:
-            o = orders.get(ask_id)
-            live_ask = o.leaves_qty > 0 and (o.status == 1 or o.status == 5)
         # positions are float sums of fills here: compare with half a lot to spare
-        want_bid = pos < cap - lot / 2
-        want_ask = pos > -cap + lot / 2
-        # the bid
-        if live_bid:
-            o = orders.get(bid_id)
-            keep = strategy == 1 and want_bid and abs(round(o.price / tick) - bid_t) <= move_ticks
-            if not keep:
-                hbt.cancel(0, bid_id, False)
-                live_bid = False
-        if not live_bid and want_bid:
-            bid_id = next_id
-            next_id += 1
-            hbt.submit_buy_order(0, bid_id, bid_t * tick, size, GTX, LIMIT, False)
-        # the ask
-        if live_ask:
-            o = orders.get(ask_id)
-            keep = strategy == 1 and want_ask and abs(round(o.price / tick) - ask_t) <= move_ticks
-            if not keep:
-                hbt.cancel(0, ask_id, False)
-                live_ask = False
-        if not live_ask and want_ask:
-            ask_id = next_id
-            next_id += 1
-            hbt.submit_sell_order(0, ask_id, ask_t * tick, size, GTX, LIMIT, False)
+        resting = strategy == 1
+        bid_id, next_id = requote(
+            hbt, bid_id, True, bid_t, pos < cap - lot / 2, resting, move_ticks, tick, size, next_id
+        )
+        ask_id, next_id = requote(
+            hbt,
+            ask_id,
+            False,
+            ask_t,
+            pos > -cap + lot / 2,
+            resting,
+            move_ticks,
+            tick,
+            size,
+            next_id,
+        )
     return fills[:n], start, code, hbt.current_timestamp
 
 

@@ -242,15 +242,13 @@ def swarm_setup(
     return trading, agents, spec, clients
 
 
-def paper_venue(s: SymbolSizes, tier: FeeTier, capital: float, **data: Any) -> ExchangeConfig:
-    """A paper exchange for one symbol with its filters and the fee tier; ``data`` are the
-    ``PaperSymbolConfig`` data keys (``klines=...``, or ``l2=...`` and the tick settings
-    ``fill_model``, ``queue_model``, ``queue_power``, ``latency_ms``, ``feed_latency_ms``)."""
-    venue = {
-        k: data.pop(k)
-        for k in ("fill_model", "queue_model", "queue_power", "latency_ms", "feed_latency_ms")
-        if k in data
-    }
+def paper_venue(
+    s: SymbolSizes, tier: FeeTier, capital: float, data: dict[str, Any], **venue: Any
+) -> ExchangeConfig:
+    """A paper exchange for one symbol with its filters and the fee tier. ``data``: the
+    symbol's ``PaperSymbolConfig`` data keys (``klines``, or ``l2`` / ``trades`` +
+    ``book_ticker`` and ``history_klines``); ``venue``: more ``PaperConfig`` keys (the tick
+    replay's ``fill_model``, ``queue_model``, ``latency_ms``, ...)."""
     f = s.filters
     paper = PaperConfig(
         symbols={
@@ -279,7 +277,7 @@ def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
     day = job.day
     trading, agents, spec, clients = swarm_setup(job.cfg, job.sizes, cache)
     files = tuple(x for x in (day.warmup_file, day.file) if x)
-    exchange = paper_venue(job.sizes, job.tier, trading.capital, klines=files)
+    exchange = paper_venue(job.sizes, job.tier, trading.capital, {"klines": files})
     start_ns = (day.first_open_ms + 60_000) * 1_000_000
     return run_swarm_day(
         SwarmDay(day.symbol, exchange, start_ns, day.n_bars), trading, agents, spec, clients

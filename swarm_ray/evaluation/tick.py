@@ -1,4 +1,4 @@
-"""``swarm-ray backtest --l2``: strategies on an L2 recording, filled by the tick (queue) model.
+"""``swarm-ray backtest --l2`` or ``--trades``: strategies on tick data, queue-model fills.
 
 The swarm trades through the paper exchange with ``fill_model: queue`` and its coordinator
 deciding every ``interval_ms`` (its features still come from 1-minute bars: ``history_klines``
@@ -109,12 +109,12 @@ def run_tick_backtest(
         tape = load_tick_tape(run.trades, run.book_ticker) if run.trades else load_tape(run.l2)
     except L2DataError as exc:
         raise ValueError(str(exc)) from None
-    l2 = run.l2 or run.trades + run.book_ticker
+    files = run.l2 or run.trades + run.book_ticker
     step = run.interval_ms
     start_ms = (tape.book_ms[0] // step + 1) * step
     n = (tape.book_ms[-1] - start_ms) // step
     if n < 2:
-        raise ValueError(f"{list(l2)} hold fewer than 2 steps of {step} ms")
+        raise ValueError(f"{list(files)} hold fewer than 2 steps of {step} ms")
     i0 = int(np.searchsorted(tape.book_ms, start_ms, side="right")) - 1
     reference = (tape.best_bid[i0] + tape.best_ask[i0]) / 2.0
     sizes = symbol_sizes(cfg, run.symbol, reference)
@@ -145,7 +145,7 @@ def run_tick_backtest(
         strategies=metrics,
         days=day_rows(records),
         fees=tier_name,
-        data=list(l2),
+        data=list(files),
         records=records,
         notes=notes,
         sizes={
@@ -175,12 +175,11 @@ def _swarm(
         sizes,
         tier,
         trading.capital,
-        history_klines=run.history_klines,
+        {"history_klines": run.history_klines, **run.data()},
         fill_model="queue",
         queue_model=run.queue_model,
         queue_power=run.queue_power,
         latency_ms=run.latency_ms,
-        **run.data(),
     )
     day = SwarmDay(run.symbol, exchange, start_ms * 1_000_000, n, step_ms=run.interval_ms)
     return run_swarm_day(day, trading, agents, spec, clients)

@@ -139,6 +139,11 @@ class PaperSymbolConfig(StrictModel):
             raise ValueError(f"min_qty {self.min_qty} above max_qty {self.max_qty}")
         return self
 
+    @property
+    def replays_ticks(self) -> bool:
+        """Tick data (L2, or trades + bookTicker) rather than 1-minute klines."""
+        return bool(self.l2 or self.trades)
+
     def assets(self, symbol: str) -> tuple[str, str]:
         """(base, quote) of ``symbol``, from the config or from its name."""
         quote = self.quote_asset or next(
@@ -213,13 +218,6 @@ class PaperConfig(StrictModel):
             raise ValueError("symbols: configure at least one symbol")
         for name, sym in self.symbols.items():
             src = sym.source_symbol
-            data = self.symbols.get(src) if src is not None else sym
-            if self.fill_model == "queue" and data is not None and data.klines:
-                raise ValueError(
-                    f"symbols.{name}: fill_model 'queue' needs tick data (l2, or trades + "
-                    "book_ticker); 1-minute klines show no queue: use fill_model "
-                    "'trade_through' for them"
-                )
             if src is None:
                 continue
             if src not in self.symbols:
@@ -228,7 +226,21 @@ class PaperConfig(StrictModel):
                 raise ValueError(
                     f"symbols.{name}.source_symbol: {src!r} itself replays another symbol"
                 )
+        if self.fill_model == "queue":
+            for name in self.symbols:
+                if not self.data_spec(name).replays_ticks:
+                    raise ValueError(
+                        f"symbols.{name}: fill_model 'queue' needs tick data (l2, or trades + "
+                        "book_ticker); 1-minute klines show no queue: use fill_model "
+                        "'trade_through' for them"
+                    )
         return self
+
+    def data_spec(self, symbol: str) -> PaperSymbolConfig:
+        """The configuration of the data ``symbol`` replays: its own, or its
+        ``source_symbol``'s."""
+        spec = self.symbols[symbol]
+        return spec if spec.source_symbol is None else self.symbols[spec.source_symbol]
 
 
 class ExchangeConfig(StrictModel):

@@ -415,9 +415,4 @@ AgentActor = ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)(AgentAc
 def _replays_ticks(cfg: Any, symbol: str) -> bool:
     """Whether the paper venue replays tick data (L2, or trades + bookTicker) for ``symbol``."""
     paper = cfg.exchange.paper
-    if paper is None or symbol not in paper.symbols:
-        return False
-    spec = paper.symbols[symbol]
-    if spec.source_symbol is not None:
-        spec = paper.symbols[spec.source_symbol]
-    return bool(spec.l2 or spec.trades)
+    return paper is not None and symbol in paper.symbols and paper.data_spec(symbol).replays_ticks

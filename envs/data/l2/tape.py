@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 import threading
 from bisect import bisect_right
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,6 +31,76 @@ from envs.data.l2.book import L2DataError
 from envs.data.l2.stream import PathArg, iter_events
 
 __all__ = ["TickTape", "load_tape", "load_tick_tape"]
+
+
+class _Builder:
+    """A tape's events collected in stream order: ``pos`` numbers books and trades alike."""
+
+    def __init__(self) -> None:
+        self.book_ms: list[int] = []
+        self.book_pos: list[int] = []
+        self.bids: list[tuple[tuple[float, float], ...]] = []
+        self.asks: list[tuple[tuple[float, float], ...]] = []
+        self.trade_ms: list[int] = []
+        self.trade_pos: list[int] = []
+        self.price: list[float] = []
+        self.qty: list[float] = []
+        self.taker_buy: list[bool] = []
+        # every level a book event set, even to its old size (a queue model sees each update):
+        # (bid side?, price, qty, first book index it holds for)
+        self.c_bid: list[bool] = []
+        self.c_price: list[float] = []
+        self.c_qty: list[float] = []
+        self.c_book: list[int] = []
+        self.pos = 0
+
+    def trade(self, t: int, price: float, qty: float, taker_buy: bool) -> None:
+        self.trade_ms.append(t)
+        self.trade_pos.append(self.pos)
+        self.price.append(price)
+        self.qty.append(qty)
+        self.taker_buy.append(taker_buy)
+        self.pos += 1
+
+    def book(
+        self, t: int, bids: tuple[tuple[float, float], ...], asks: tuple[tuple[float, float], ...]
+    ) -> int:
+        """Add a book; its index."""
+        self.book_ms.append(t)
+        self.book_pos.append(self.pos)
+        self.bids.append(bids)
+        self.asks.append(asks)
+        self.pos += 1
+        return len(self.book_ms) - 1
+
+    def change(self, bid: bool, price: float, qty: float, at: int) -> None:
+        """The level ``price`` of one side shows ``qty`` from book ``at`` on."""
+        self.c_bid.append(bid)
+        self.c_price.append(price)
+        self.c_qty.append(qty)
+        self.c_book.append(at)
+
+    def fill(self, tape: TickTape, touch_only: bool) -> None:
+        bids = self.bids
+        tape.book_ms, tape.bids, tape.asks = self.book_ms, bids, self.asks
+        tape.best_bid = [b[0][0] for b in bids]
+        tape.best_ask = [a[0][0] for a in self.asks]
+        tape.book_pos, tape.trade_pos = self.book_pos, self.trade_pos
+        tape.trade_ms = np.asarray(self.trade_ms, dtype=np.int64)
+        tape.trade_price = np.asarray(self.price, dtype=np.float64)
+        tape.trade_qty = np.asarray(self.qty, dtype=np.float64)
+        tape.trade_taker_buy = np.where(self.taker_buy, tape.trade_qty, 0.0)
+        # plain lists too: the matching reads them one trade at a time
+        tape.price_l, tape.qty_l, tape.taker_buy_l = self.price, self.qty, self.taker_buy
+        # the level updates in stream order (the fill validation replays them elsewhere)
+        tape.change_bid = np.asarray(self.c_bid, dtype=bool)
+        tape.change_price = np.asarray(self.c_price, dtype=np.float64)
+        tape.change_qty = np.asarray(self.c_qty, dtype=np.float64)
+        tape.change_book = np.asarray(self.c_book, dtype=np.int64)
+        tape.levels = _level_history(
+            tape.change_bid, tape.change_price, tape.change_qty, tape.change_book
+        )
+        tape.touch_only = touch_only
 
 
 class TickTape:
@@ -43,96 +113,53 @@ class TickTape:
 
     DEPTH = 20
 
+    book_ms: list[int]
+    book_pos: list[int]
+    bids: list[tuple[tuple[float, float], ...]]
+    asks: list[tuple[tuple[float, float], ...]]
+    best_bid: list[float]
+    best_ask: list[float]
+    trade_ms: np.ndarray
+    trade_pos: list[int]
+    trade_price: np.ndarray
+    trade_qty: np.ndarray
+    trade_taker_buy: np.ndarray
+    price_l: list[float]
+    qty_l: list[float]
+    taker_buy_l: list[bool]
+    change_bid: np.ndarray
+    change_price: np.ndarray
+    change_qty: np.ndarray
+    change_book: np.ndarray
+    levels: dict[tuple[bool, float], tuple[list[int], list[float]]]
+    touch_only: bool
+
     def __init__(self, paths: Sequence[PathArg]) -> None:
-        book_ms: list[int] = []
-        book_pos: list[int] = []
-        bids: list[tuple[tuple[float, float], ...]] = []
-        asks: list[tuple[tuple[float, float], ...]] = []
-        trade_ms: list[int] = []
-        trade_pos: list[int] = []
-        price: list[float] = []
-        qty: list[float] = []
-        taker_buy: list[bool] = []
-        # every level a book event set, even to its old size (a queue model sees each update):
-        # (bid side?, price, qty, first book index it holds for)
-        c_bid: list[bool] = []
-        c_price: list[float] = []
-        c_qty: list[float] = []
-        c_book: list[int] = []
+        b = _Builder()
         last_ms: int | None = None
         untimed = 0  # book events before any timed message (the spot REST snapshot)
-        pos = 0
         for ev in iter_events(list(paths), depth=self.DEPTH):
             t = ev.exchange_time_ms
             if t is not None:
                 last_ms = t if last_ms is None else max(last_ms, t)  # keep the axis monotone
-                book_ms[len(book_ms) - untimed :] = [last_ms] * untimed
+                b.book_ms[len(b.book_ms) - untimed :] = [last_ms] * untimed
                 untimed = 0
             if ev.kind == "trade":
                 assert ev.trade is not None and last_ms is not None
-                trade_ms.append(last_ms)
-                trade_pos.append(pos)
-                price.append(ev.trade.price)
-                qty.append(ev.trade.qty)
-                taker_buy.append(not ev.trade.is_buyer_maker)
-                pos += 1
+                b.trade(last_ms, ev.trade.price, ev.trade.qty, not ev.trade.is_buyer_maker)
             elif ev.kind == "book":
                 if math.isfinite(ev.best_bid) and math.isfinite(ev.best_ask):
-                    book_ms.append(last_ms if last_ms is not None else 0)
-                    book_pos.append(pos)
+                    at = b.book(last_ms if last_ms is not None else 0, ev.bids, ev.asks)
                     untimed += last_ms is None
-                    bids.append(ev.bids)
-                    asks.append(ev.asks)
-                    pos += 1
-                    at = len(book_ms) - 1
                 else:
-                    at = len(book_ms)  # holds from the next book shown
+                    at = len(b.book_ms)  # holds from the next book shown
                 if ev.changes is not None:
                     for side, levels in ((True, ev.changes[0]), (False, ev.changes[1])):
                         for p, q in levels:
-                            c_bid.append(side)
-                            c_price.append(float(p))
-                            c_qty.append(float(q))
-                            c_book.append(at)
-        if not book_ms or untimed:
+                            b.change(side, float(p), float(q), at)
+        if not b.book_ms or untimed:
             raise L2DataError(f"L2 files {list(paths)}: no synchronised, timed book to replay")
-        self._set(
-            book_ms, book_pos, bids, asks, trade_ms, trade_pos, price, qty, taker_buy,
-            (c_bid, c_price, c_qty, c_book),
-        )  # fmt: skip
-        self.touch_only = False
-
-    def _set(
-        self,
-        book_ms: list[int],
-        book_pos: list[int],
-        bids: list[tuple[tuple[float, float], ...]],
-        asks: list[tuple[tuple[float, float], ...]],
-        trade_ms: list[int],
-        trade_pos: list[int],
-        price: list[float],
-        qty: list[float],
-        taker_buy: list[bool],
-        changes: tuple[list[bool], list[float], list[float], list[int]],
-    ) -> None:
-        self.book_ms, self.bids, self.asks = book_ms, bids, asks
-        self.best_bid = [b[0][0] for b in bids]
-        self.best_ask = [a[0][0] for a in asks]
-        self.book_pos, self.trade_pos = book_pos, trade_pos
-        self.trade_ms = np.asarray(trade_ms, dtype=np.int64)
-        self.trade_price = np.asarray(price, dtype=np.float64)
-        self.trade_qty = np.asarray(qty, dtype=np.float64)
-        self.trade_taker_buy = np.where(taker_buy, self.trade_qty, 0.0)
-        self.price_l: list[float] = price
-        self.qty_l: list[float] = qty
-        self.taker_buy_l: list[bool] = taker_buy
-        c_bid, c_price, c_qty, c_book = changes
-        # the level updates in stream order (the fill validation replays them elsewhere)
-        self.change_bid = np.asarray(c_bid, dtype=bool)
-        self.change_price = np.asarray(c_price, dtype=np.float64)
-        self.change_qty = np.asarray(c_qty, dtype=np.float64)
-        self.change_book = np.asarray(c_book, dtype=np.int64)
-        self.levels = _level_history(c_bid, c_price, c_qty, c_book)
+        b.fill(self, touch_only=False)
 
     @classmethod
     def from_ticks(cls, trades: pd.DataFrame, tickers: pd.DataFrame) -> TickTape:
@@ -162,60 +189,27 @@ class TickTape:
         bq = tickers["bid_qty"].to_numpy(np.float64).tolist()
         ab = tickers["ask"].to_numpy(np.float64).tolist()
         aq = tickers["ask_qty"].to_numpy(np.float64).tolist()
-        book_ms: list[int] = []
-        book_pos: list[int] = []
-        bids: list[tuple[tuple[float, float], ...]] = []
-        asks: list[tuple[tuple[float, float], ...]] = []
-        trade_ms: list[int] = []
-        trade_pos: list[int] = []
-        price: list[float] = []
-        qty: list[float] = []
-        taker_buy: list[bool] = []
-        c_bid: list[bool] = []
-        c_price: list[float] = []
-        c_qty: list[float] = []
-        c_book: list[int] = []
-
-        def change(bid: bool, p: float, q: float, at: int) -> None:
-            c_bid.append(bid)
-            c_price.append(p)
-            c_qty.append(q)
-            c_book.append(at)
-
+        b = _Builder()
         prev_bid = prev_ask = math.nan
-        for pos, (k, i, t) in enumerate(
-            zip(kind[order].tolist(), idx[order].tolist(), times.tolist(), strict=True)
-        ):
+        for k, i, t in zip(kind[order].tolist(), idx[order].tolist(), times.tolist(), strict=True):
             if k == 0:
-                trade_ms.append(t)
-                trade_pos.append(pos)
-                price.append(tp[i])
-                qty.append(tq[i])
-                taker_buy.append(not tbm[i])
+                b.trade(t, tp[i], tq[i], not tbm[i])
                 continue
-            b, a = bb[i], ab[i]
-            if not (b > 0 and a > b):
+            bid, ask = bb[i], ab[i]
+            if not (bid > 0 and ask > bid):
                 continue  # a crossed or empty quote: not a book
-            at = len(book_ms)
-            book_ms.append(t)
-            book_pos.append(pos)
-            bids.append(((b, bq[i]),))
-            asks.append(((a, aq[i]),))
-            if prev_bid > b:  # the best bid fell past the old level: it is gone
-                change(True, prev_bid, 0.0, at)
-            if prev_ask < a:
-                change(False, prev_ask, 0.0, at)
-            change(True, b, bq[i], at)
-            change(False, a, aq[i], at)
-            prev_bid, prev_ask = b, a
-        if not book_ms:
+            at = b.book(t, ((bid, bq[i]),), ((ask, aq[i]),))
+            if prev_bid > bid:  # the best bid fell past the old level: it is gone
+                b.change(True, prev_bid, 0.0, at)
+            if prev_ask < ask:
+                b.change(False, prev_ask, 0.0, at)
+            b.change(True, bid, bq[i], at)
+            b.change(False, ask, aq[i], at)
+            prev_bid, prev_ask = bid, ask
+        if not b.book_ms:
             raise L2DataError("bookTicker: no uncrossed best bid/ask to replay")
         tape = cls.__new__(cls)
-        tape._set(
-            book_ms, book_pos, bids, asks, trade_ms, trade_pos, price, qty, taker_buy,
-            (c_bid, c_price, c_qty, c_book),
-        )  # fmt: skip
-        tape.touch_only = True
+        b.fill(tape, touch_only=True)
         return tape
 
     def level_qty(self, bid: bool, price: float, i: int) -> float:
@@ -235,15 +229,12 @@ class TickTape:
 
 
 def _level_history(
-    bid: list[bool], price: list[float], qty: list[float], book: list[int]
+    b: np.ndarray, p: np.ndarray, q: np.ndarray, k: np.ndarray
 ) -> dict[tuple[bool, float], tuple[list[int], list[float]]]:
-    """(side, price) -> (book indices where the level changed, its size from then on)."""
-    if not price:
+    """(side, price) -> (book indices where the level changed, its size from then on), from
+    the level updates in stream order (side, price, size, book index)."""
+    if not len(p):
         return {}
-    b = np.asarray(bid, dtype=bool)
-    p = np.asarray(price, dtype=np.float64)
-    q = np.asarray(qty, dtype=np.float64)
-    k = np.asarray(book, dtype=np.int64)
     order = np.lexsort((np.arange(len(p)), p, b))
     b, p, q, k = b[order], p[order], q[order], k[order]
     cut = np.flatnonzero((b[1:] != b[:-1]) | (p[1:] != p[:-1])) + 1
@@ -257,26 +248,29 @@ _TAPES: dict[tuple[str, ...], TickTape] = {}
 _LOCK = threading.Lock()
 
 
-def load_tape(files: Sequence[PathArg]) -> TickTape:
-    """The tape of these L2 files, in this order (read once per process)."""
-    key = tuple(str(Path(f).resolve()) for f in files)
+def _cached(key: tuple[str, ...], build: Callable[[], TickTape]) -> TickTape:
     with _LOCK:
         tape = _TAPES.get(key)
         if tape is None:
-            tape = _TAPES[key] = TickTape(key)
+            tape = _TAPES[key] = build()
     return tape
+
+
+def _resolved(files: Sequence[PathArg]) -> tuple[str, ...]:
+    return tuple(str(Path(f).resolve()) for f in files)
+
+
+def load_tape(files: Sequence[PathArg]) -> TickTape:
+    """The tape of these L2 files, in this order (read once per process)."""
+    key = _resolved(files)
+    return _cached(key, lambda: TickTape(key))
 
 
 def load_tick_tape(trades: Sequence[PathArg], tickers: Sequence[PathArg]) -> TickTape:
     """The tape of aggTrades and bookTicker CSV files (each list in time order), read once."""
     from envs.data.ticks import load_book_ticker, load_trades_csv
 
-    resolved = [str(Path(f).resolve()) for f in trades]
-    key = ("ticks", *resolved, "|", *(str(Path(f).resolve()) for f in tickers))
-    with _LOCK:
-        tape = _TAPES.get(key)
-        if tape is None:
-            tape = _TAPES[key] = TickTape.from_ticks(
-                load_trades_csv(trades), load_book_ticker(tickers)
-            )
-    return tape
+    key = ("ticks", *_resolved(trades), "|", *_resolved(tickers))
+    return _cached(
+        key, lambda: TickTape.from_ticks(load_trades_csv(trades), load_book_ticker(tickers))
+    )

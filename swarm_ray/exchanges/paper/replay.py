@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from bisect import bisect_right
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal
 
 import numpy as np
@@ -297,10 +297,8 @@ def _first_ns(data: _KlineData | TickTape) -> int:
     return data.book_ms[0] * _MS
 
 
-def _data_of(name: str, specs: Mapping[str, PaperSymbolConfig]) -> _KlineData | TickTape:
-    spec = specs[name]
-    if spec.source_symbol is not None:
-        spec = specs[spec.source_symbol]
+def _data_of(name: str, config: PaperConfig) -> _KlineData | TickTape:
+    spec = config.data_spec(name)
     if spec.trades:
         try:
             return load_tick_tape(
@@ -327,7 +325,7 @@ class MarketReplay:
         clock: Clock | None = None,
     ) -> None:
         specs = config.symbols
-        raw = {name: _data_of(name, specs) for name in specs}
+        raw = {name: _data_of(name, config) for name in specs}
         if shift_ns is None:
             shift_ns = 0
             if config.align_to_clock:
@@ -344,7 +342,7 @@ class MarketReplay:
             if isinstance(data, _KlineData):
                 self.feeds[name] = _KlineFeed(name, data, offset, specs[name])
             else:
-                spec = specs[specs[name].source_symbol or name]
+                spec = config.data_spec(name)
                 history = _load("klines", spec.history_klines) if spec.history_klines else None
                 assert history is None or isinstance(history, _KlineData)
                 self.feeds[name] = _L2Feed(name, data, offset, history)

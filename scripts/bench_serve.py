@@ -5,8 +5,8 @@
 In one run, on a new local Ray cluster of ``num_cpus`` CPUs (or the connected one):
 
 - ``handle_p50_ms`` / ``handle_p99_ms``: one request at a time through a DeploymentHandle
-  (``await handle.predict.remote(obs)``), the way one agent asks its model; the handle is
-  ``serve.client.model_handle`` (by value over gRPC, router on the caller's event loop);
+  (``await model_handle(name).predict(obs)``, by value over gRPC, router on the caller's
+  event loop);
 - ``actor_p50_ms``: the same work (validate, forward pass, answer) as a bare Ray actor method
   call, the yardstick for what Serve itself costs;
 - ``batched_rps``: answers per second for ``callers`` concurrent callers, each sending its next
@@ -101,7 +101,7 @@ async def batched_load(handle, observations: list[list[float]], callers: int, se
         k = i
         while time.perf_counter() < stop_at:
             try:
-                await handle.predict.remote(observations[k % len(observations)])
+                await handle.predict(observations[k % len(observations)])
                 done += 1
             except Exception as exc:  # counted and reported, not hidden
                 rejected += 1
@@ -119,12 +119,12 @@ async def batched_load(handle, observations: list[list[float]], callers: int, se
 
 async def measure(cfg: Config) -> dict:
     handle = model_handle(cfg.model, BENCH_APP)
-    by_ref = serve.get_deployment_handle(cfg.model, app_name=BENCH_APP)
-    dim = (await handle.metadata.remote())["observation_dim"]
+    by_ref = model_handle(cfg.model, BENCH_APP, by_value=False)
+    dim = (await handle.metadata())["observation_dim"]
     rng = np.random.default_rng(cfg.seed)
     observations = rng.normal(size=(cfg.warmup + cfg.requests, dim)).round(4).tolist()
     res: dict = {}
-    times = await time_calls(lambda o: handle.predict.remote(o), observations, cfg.warmup)
+    times = await time_calls(lambda o: handle.predict(o), observations, cfg.warmup)
     res["handle_p50_ms"] = percentile_ms(times, 50)
     res["handle_p99_ms"] = percentile_ms(times, 99)
 
@@ -135,16 +135,16 @@ async def measure(cfg: Config) -> dict:
     res["actor_p99_ms"] = percentile_ms(times, 99)
     res["handle_to_actor_p50"] = res["handle_p50_ms"] / res["actor_p50_ms"]
 
-    before = await handle.metadata.remote()
+    before = await handle.metadata()
     rps, rejected, errors = await batched_load(handle, observations, cfg.callers, cfg.batched_s)
-    after = await handle.metadata.remote()
+    after = await handle.metadata()
     rows = after["rows_answered"] - before["rows_answered"]
     res["batched_rps"] = rps
     res["batched_mean_batch"] = rows / max(1, after["forward_passes"] - before["forward_passes"])
     res["batched_rejected"], res["batched_errors"] = rejected, errors
 
     if cfg.by_reference:
-        times = await time_calls(lambda o: by_ref.predict.remote(o), observations, cfg.warmup)
+        times = await time_calls(lambda o: by_ref.predict(o), observations, cfg.warmup)
         res["by_reference_handle_p50_ms"] = percentile_ms(times, 50)
         rps, rejected, _ = await batched_load(by_ref, observations, cfg.callers, cfg.batched_s)
         res["by_reference_batched_rps"] = rps

@@ -1,12 +1,14 @@
-"""The ``swarm_models`` Serve application: one deployment per registry model, plus HTTP.
+"""The ``swarm_models`` Serve application: one deployment hosting every registry model, plus
+HTTP.
 
     serve run configs/serve.yaml          # from the repository root
     serve deploy configs/serve.yaml       # to a running cluster (ray start --head)
     swarm-ray serve                       # the same from the project CLI
 
 ``build_app`` is a typed application builder (``import_path: serve.app:build_app`` with
-``args:`` in the YAML). Deployment names are the model names, so the swarm finds a model with
-``serve.get_deployment_handle("risk_manager", app_name="swarm_models")``.
+``args:`` in the YAML). The models' deployment is named ``models``; each replica holds every
+model, so the swarm's coordinator gets all four answers of a cycle in one request
+(``serve.client.models_handle``; one model: ``serve.client.model_handle("risk_manager")``).
 
 The defaults below were measured on a 2-core machine (``scripts/bench_serve.py``; the
 measurements are on the serving page of the docs).
@@ -21,9 +23,16 @@ from pydantic import Field, field_validator
 from ray import serve
 
 from envs.config import StrictModel
-from serve.client import APP_NAME, CALLER_ENV
+from serve.client import APP_NAME, CALLER_ENV, MODELS_NAME
 
-__all__ = ["APP_NAME", "INGRESS_NAME", "ModelAppArgs", "build_app", "served_model_names"]
+__all__ = [
+    "APP_NAME",
+    "INGRESS_NAME",
+    "MODELS_NAME",
+    "ModelAppArgs",
+    "build_app",
+    "served_model_names",
+]
 
 INGRESS_NAME = "ModelsAPI"
 
@@ -36,9 +45,9 @@ class ModelAppArgs(StrictModel):
         "models", description="model registry (relative: under SWARM_RAY_STORAGE, else the repo)"
     )
     models: list[str] | None = Field(None, description="models to serve; null = every model")
-    num_replicas: int = Field(1, ge=1, description="replicas per model")
+    num_replicas: int = Field(1, ge=1, description="replicas of the models deployment")
     replica_cpus: float = Field(
-        0.2, gt=0, le=16, description="CPUs Ray reserves per model replica (scheduling only)"
+        0.2, gt=0, le=16, description="CPUs Ray reserves per replica (scheduling only)"
     )
     torch_threads: int = Field(1, ge=1, le=64, description="torch intra-op threads per replica")
     max_batch_size: int = Field(64, ge=1, le=1024, description="observations per forward pass")
@@ -95,37 +104,34 @@ def served_model_names(args: ModelAppArgs) -> list[str]:
 
 
 def build_app(args: ModelAppArgs) -> serve.Application:
-    """The application: a ``ModelDeployment`` per model (named after it) and the HTTP API."""
-    from serve.deployments import ModelDeployment, ModelsAPI
+    """The application: one ``ModelsDeployment`` (every model, named ``models``) and the HTTP
+    API."""
+    from serve.deployments import ModelsAPI, ModelsDeployment
 
     if isinstance(args, dict):  # called directly with a plain mapping
         args = ModelAppArgs.model_validate(args)
     root = str(registry_path(args.models_dir))
-    models = {}
-    for name in served_model_names(args):
-        deployment = ModelDeployment.options(
-            name=name,
-            num_replicas=args.num_replicas,
-            ray_actor_options={"num_cpus": args.replica_cpus},
-            max_ongoing_requests=args.max_ongoing_requests,
-            max_queued_requests=args.max_queued_requests,
-            user_config={"version": None},
-            health_check_period_s=args.health_check_period_s,
-            health_check_timeout_s=args.health_check_timeout_s,
-            # measured: the access log line costs ~0.3 ms of replica CPU per request; the
-            # HTTP API keeps its access log
-            logging_config={"enable_access_log": False},
-        )
-        models[name] = deployment.bind(
-            root, name, args.max_batch_size, args.batch_wait_timeout_s, args.torch_threads
-        )
+    names = served_model_names(args)
+    models = ModelsDeployment.options(
+        name=MODELS_NAME,
+        num_replicas=args.num_replicas,
+        ray_actor_options={"num_cpus": args.replica_cpus},
+        max_ongoing_requests=args.max_ongoing_requests,
+        max_queued_requests=args.max_queued_requests,
+        user_config={n: {"version": None} for n in names},
+        health_check_period_s=args.health_check_period_s,
+        health_check_timeout_s=args.health_check_timeout_s,
+        # measured: the access log line costs ~0.3 ms of replica CPU per request; the
+        # HTTP API keeps its access log
+        logging_config={"enable_access_log": False},
+    ).bind(root, names, args.max_batch_size, args.batch_wait_timeout_s, args.torch_threads)
     return ModelsAPI.options(
         name=INGRESS_NAME,
         ray_actor_options={"num_cpus": 0.1, "runtime_env": {"env_vars": dict(CALLER_ENV)}},
         # the API only awaits the models
         max_ongoing_requests=args.max_ongoing_requests,
         max_queued_requests=args.max_queued_requests,
-    ).bind(models, args.request_timeout_s)
+    ).bind(models, names, args.request_timeout_s)
 
 
 def __getattr__(name: str) -> serve.Application:

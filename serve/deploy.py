@@ -20,7 +20,8 @@ import yaml
 from ray import serve
 from ray.serve.schema import ServeApplicationSchema, ServeDeploySchema
 
-from serve.app import APP_NAME, INGRESS_NAME, ModelAppArgs, served_model_names
+from serve.app import APP_NAME, INGRESS_NAME, MODELS_NAME, ModelAppArgs, served_model_names
+from serve.client import model_handle
 from swarm_ray.core.config import ConfigError, resolve_path
 
 DEFAULT_CONFIG = "configs/serve.yaml"
@@ -67,7 +68,8 @@ def configure(
     """A copy of ``config`` with the HTTP address, build args or model versions overridden.
 
     ``versions`` maps model names to a registry version (``None``: the newest); it is written
-    to each deployment's ``user_config``, the field a rollout changes.
+    to the models deployment's ``user_config`` (one entry per model), the field a rollout
+    changes.
     """
     data = config.model_dump(exclude_unset=True)
     if host is not None:
@@ -84,15 +86,20 @@ def configure(
     typed = ModelAppArgs.model_validate(args)
     names = served_model_names(typed)
     # deployment overrides may only name deployments the built application has
-    deployments = [d for d in app.get("deployments", []) if d["name"] in {*names, INGRESS_NAME}]
+    deployments = [
+        d for d in app.get("deployments", []) if d["name"] in {MODELS_NAME, INGRESS_NAME}
+    ]
+    entry = next((d for d in deployments if d["name"] == MODELS_NAME), None)
+    if entry is None:
+        entry = {"name": MODELS_NAME}
+        deployments.append(entry)
+    # one user_config entry per served model (a model dropped from the app loses its entry)
+    per_model = {n: c for n, c in (entry.get("user_config") or {}).items() if n in names}
     for name, version in (versions or {}).items():
         if name not in names:
             raise ConfigError(f"no served model {name!r} to set a version for; serving {names}")
-        entry = next((d for d in deployments if d["name"] == name), None)
-        if entry is None:
-            entry = {"name": name}
-            deployments.append(entry)
-        entry["user_config"] = {**(entry.get("user_config") or {}), "version": version}
+        per_model[name] = {**(per_model.get(name) or {}), "version": version}
+    entry["user_config"] = {n: per_model.get(n) or {"version": None} for n in names}
     app["deployments"] = deployments
     return ServeDeploySchema.model_validate(data)
 
@@ -162,7 +169,7 @@ def rollout(
 ) -> dict[str, str]:
     """Roll the running models to ``versions`` (name -> ``vN``, or ``None``: the newest).
 
-    Only the deployments' ``user_config`` changes, so replicas keep running and answering;
+    Only the models deployment's ``user_config`` changes, so replicas keep running and answering;
     each loads the version next to the current one and swaps. ``None`` is resolved to the
     newest version now and pinned (re-applying an unchanged ``version: null`` would not call
     ``reconfigure``). Returns the served versions.
@@ -178,7 +185,7 @@ def rollout(
         )
     resolved: dict[str, str | None] = {}
     for name, version in versions.items():
-        meta = serve.get_deployment_handle(name, app_name=app_name).metadata.remote().result()
+        meta = model_handle(name, app_name, by_value=False).metadata().result()
         available = meta["available_versions"]
         if version is not None and version not in available:
             # refused here: a replica whose reconfigure fails is replaced, not kept
@@ -202,11 +209,11 @@ def wait_versions(
     deadline = time.monotonic() + timeout_s
     served: dict[str, str] = {}
     for name, version in versions.items():
-        handle = serve.get_deployment_handle(name, app_name=app_name)
+        handle = model_handle(name, app_name, by_value=False)
         while True:
-            meta: dict[str, Any] = handle.metadata.remote().result(timeout_s=timeout_s)
+            meta: dict[str, Any] = handle.metadata().result(timeout_s=timeout_s)
             wanted = version or meta["available_versions"][-1]
-            if meta["version"] == wanted and serve_settled(app_name, name):
+            if meta["version"] == wanted and serve_settled(app_name, MODELS_NAME):
                 served[name] = wanted
                 break
             if time.monotonic() > deadline:

@@ -1,7 +1,8 @@
 """The Ray Serve deployments: thin wrappers around ``serve.models`` and the HTTP API.
 
-``ModelDeployment`` hosts one registry model (one deployment per model, named after it);
-``ModelsAPI`` is the HTTP ingress (FastAPI) that forwards to them through handles.
+``ModelsDeployment`` hosts every registry model in each of its replicas (a caller that needs
+several models, as the swarm's coordinator does each cycle, asks once); ``ModelsAPI`` is the
+HTTP ingress (FastAPI) that forwards to it through a handle.
 Options (replicas, queues, CPUs) are set by ``serve.app.build_app``, not here.
 """
 
@@ -45,71 +46,120 @@ def limit_torch_threads(n: int) -> None:
 
 
 @serve.deployment
-class ModelDeployment:
-    """One registry model. ``predict`` is batched across callers; ``predict_many`` is one pass."""
+class ModelsDeployment:
+    """Every registry model in one replica, so one request answers all the swarm's models.
+
+    ``predict``/``predict_many``/``metadata`` take the model's name; ``predict_models`` answers
+    several models in one call (the coordinator's one request per cycle). ``user_config`` maps
+    each model's name to its ``ModelUserConfig`` (version, batching, drill latency).
+    """
 
     def __init__(
         self,
         models_dir: str,
-        name: str,
+        names: list[str],
         max_batch_size: int,
         batch_wait_timeout_s: float,
         torch_threads: int,
     ) -> None:
         limit_torch_threads(torch_threads)
-        self._server = ModelServer(models_dir, name, max_batch_size, batch_wait_timeout_s)
+        self._servers = {
+            n: ModelServer(models_dir, n, max_batch_size, batch_wait_timeout_s) for n in names
+        }
         self._lock = asyncio.Lock()
         self._apply_batching()
 
+    def _server(self, name: str) -> ModelServer:
+        server = self._servers.get(name)
+        if server is None:
+            raise ModelUnavailable(f"no model {name!r}; served models: {sorted(self._servers)}")
+        return server
+
     def _apply_batching(self) -> None:
-        self._predict_batch.set_max_batch_size(self._server.max_batch_size)
-        self._predict_batch.set_batch_wait_timeout_s(self._server.batch_wait_timeout_s)
+        # one batcher serves every model: the largest batch and the shortest wait apply
+        servers = self._servers.values()
+        self._predict_batch.set_max_batch_size(max(s.max_batch_size for s in servers))
+        self._predict_batch.set_batch_wait_timeout_s(min(s.batch_wait_timeout_s for s in servers))
 
     async def reconfigure(self, user_config: dict[str, Any] | None) -> None:
-        """Serve the version ``user_config`` names; the replica keeps answering meanwhile."""
-        config = self._server.parse_config(user_config)
+        """Serve the versions ``user_config`` names; the replica keeps answering meanwhile."""
+        user_config = user_config or {}
+        unknown = sorted(set(user_config) - set(self._servers))
+        if unknown:
+            raise ModelUnavailable(
+                f"user_config names models {unknown} this deployment does not serve; "
+                f"served: {sorted(self._servers)}"
+            )
+        configs = {n: s.parse_config(user_config.get(n)) for n, s in self._servers.items()}
         async with self._lock:
-            model = None
-            if self._server.needs_load(config):
-                # load off the event loop so requests keep flowing on the current version
-                model = await asyncio.to_thread(self._server.load, config.version)
-            old = self._server.model.version if self._server.loaded else None
-            self._server.install(config, model)
+            loaded = {}
+            for name, config in configs.items():
+                server = self._servers[name]
+                if server.needs_load(config):
+                    # off the event loop so requests keep flowing on the current versions
+                    loaded[name] = await asyncio.to_thread(server.load, config.version)
+            for name, config in configs.items():  # every version loaded: swap them together
+                server = self._servers[name]
+                old = server.model.version if server.loaded else None
+                server.install(config, loaded.get(name))
+                if name in loaded:
+                    logger.info("%s: now serving %s (was %s)", name, loaded[name].version, old)
             self._apply_batching()
-        if model is not None:
-            logger.info("%s: now serving %s (was %s)", self._server.name, model.version, old)
 
     async def check_health(self) -> None:
-        """Fails (and Serve replaces the replica) when the model cannot answer a probe."""
-        if not self._server.loaded:
-            # no user_config was given: serve the newest version
+        """Fails (and Serve replaces the replica) when a model cannot answer a probe."""
+        if not all(s.loaded for s in self._servers.values()):
+            # no user_config was given: serve the newest versions
             async with self._lock:
-                if not self._server.loaded:
-                    await asyncio.to_thread(self._server.ensure_loaded)
-        self._server.check_health()
+                for s in self._servers.values():
+                    if not s.loaded:
+                        await asyncio.to_thread(s.ensure_loaded)
+        for s in self._servers.values():
+            s.check_health()
 
-    async def predict(self, observation: Any) -> dict[str, Any]:
-        """Answer one observation; concurrent callers share one forward pass."""
-        row = self._server.validate(observation)  # a bad input fails its own caller only
-        answer = await self._predict_batch(row)
+    async def predict(self, name: str, observation: Any) -> dict[str, Any]:
+        """Answer one observation; concurrent callers share one forward pass per model."""
+        row = self._server(name).validate(observation)  # bad input fails its own caller only
+        answer = await self._predict_batch((name, row))
         if isinstance(answer, Exception):
             raise answer
         return answer
 
     @serve.batch(max_batch_size=64, batch_wait_timeout_s=0.0)
-    async def _predict_batch(self, rows: list[Any]) -> list[dict[str, Any] | Exception]:
-        await self._server.drill_delay()
-        return self._server.answer_rows(rows)
+    async def _predict_batch(
+        self, items: list[tuple[str, np.ndarray]]
+    ) -> list[dict[str, Any] | Exception]:
+        out: list[dict[str, Any] | Exception] = [ModelUnavailable("not answered")] * len(items)
+        for name in dict.fromkeys(n for n, _ in items):
+            server = self._servers[name]
+            await server.drill_delay()
+            idx = [i for i, (n, _) in enumerate(items) if n == name]
+            for i, a in zip(idx, server.answer_rows([items[i][1] for i in idx]), strict=True):
+                out[i] = a
+        return out
 
-    async def predict_many(self, observations: Any) -> list[dict[str, Any]]:
-        """Answer many observations (n, dim) in one forward pass, in order."""
-        await self._server.drill_delay()
-        return self._server.answer_batch(observations)
+    async def predict_many(self, name: str, observations: Any) -> list[dict[str, Any]]:
+        """Answer many observations (n, dim) of one model in one forward pass, in order."""
+        server = self._server(name)
+        await server.drill_delay()
+        return server.answer_batch(observations)
 
-    async def metadata(self) -> dict[str, Any]:
-        meta = self._server.metadata()
+    async def predict_models(self, requests: dict[str, Any]) -> dict[str, list[dict[str, Any]]]:
+        """Answer several models at once: ``{name: (n, dim) rows}`` -> ``{name: answers}``,
+        one forward pass per model. The swarm's coordinator asks this once per cycle."""
+        servers = {name: self._server(name) for name in requests}
+        delay = max((s.config.drill_latency_ms for s in servers.values()), default=0.0)
+        if delay > 0:
+            await asyncio.sleep(delay / 1000.0)
+        return {name: servers[name].answer_batch(rows) for name, rows in requests.items()}
+
+    async def metadata(self, name: str) -> dict[str, Any]:
+        meta = self._server(name).metadata()
         meta["replica"] = serve.get_replica_context().replica_id.unique_id
         return meta
+
+    async def names(self) -> list[str]:
+        return list(self._servers)
 
 
 api = FastAPI(
@@ -220,17 +270,18 @@ async def _read_body(request: Request) -> bytes:
 class ModelsAPI:
     """HTTP: ``GET /models``, ``GET /models/<name>``, ``POST /models/<name>``."""
 
-    def __init__(self, models: dict[str, DeploymentHandle], request_timeout_s: float) -> None:
-        # by value over gRPC: see serve.client
-        self._models = {n: h.options(_by_reference=False) for n, h in models.items()}
+    def __init__(
+        self, models: DeploymentHandle, names: list[str], request_timeout_s: float
+    ) -> None:
+        self._models = models.options(_by_reference=False)  # by value over gRPC: serve.client
+        self._names = list(names)
         self._timeout_s = request_timeout_s
         self._dims: dict[str, int] = {}
 
-    def _handle(self, name: str) -> DeploymentHandle:
-        handle = self._models.get(name)
-        if handle is None:
-            raise HTTPException(404, f"no model {name!r}; served models: {sorted(self._models)}")
-        return handle
+    def _known(self, name: str) -> str:
+        if name not in self._names:
+            raise HTTPException(404, f"no model {name!r}; served models: {sorted(self._names)}")
+        return name
 
     async def _call(self, name: str, response: Any) -> Any:
         try:
@@ -252,29 +303,29 @@ class ModelsAPI:
     async def _observation_dim(self, name: str) -> int:
         dim = self._dims.get(name)
         if dim is None:  # asked once per model: versions of a model share their inputs
-            meta = await self._call(name, self._handle(name).metadata.remote())
+            meta = await self._call(name, self._models.metadata.remote(self._known(name)))
             dim = self._dims[name] = int(meta["observation_dim"])
         return dim
 
     @api.get("/models")
     async def list_models(self) -> dict[str, Any]:
-        names = sorted(self._models)
+        names = sorted(self._names)
         metas = await asyncio.gather(
-            *(self._call(n, self._models[n].metadata.remote()) for n in names)
+            *(self._call(n, self._models.metadata.remote(n)) for n in names)
         )
         return {"models": list(metas)}
 
     @api.get("/models/{name}")
     async def model_metadata(self, name: str) -> dict[str, Any]:
-        return await self._call(name, self._handle(name).metadata.remote())
+        return await self._call(name, self._models.metadata.remote(self._known(name)))
 
     @api.post("/models/{name}")
     async def predict(self, name: str, request: Request) -> dict[str, Any]:
-        handle = self._handle(name)
+        self._known(name)
         observation = _parse_body(await _read_body(request))
         try:
             # checked here too, so that bad input never reaches (or logs errors in) a model
             row = validate_observation(observation, await self._observation_dim(name))
         except InvalidObservation as exc:
             raise HTTPException(422, str(exc)) from None
-        return await self._call(name, handle.predict.remote(row))
+        return await self._call(name, self._models.predict.remote(name, row))

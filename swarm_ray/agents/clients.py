@@ -1,7 +1,9 @@
-"""How an agent reaches its model: on Ray Serve (the default) or loaded in its own process.
+"""How the agents reach their models: on Ray Serve (the default) or loaded in this process.
 
-Both give the Serve response contract, one answer dict per observation row: ``action``,
-``action_name``, ``q_values`` or ``probabilities``, ``confidence`` and ``model_version``.
+One request carries every model a cycle needs: ``{model name: (n, dim) rows}`` in,
+``{model name: answers}`` out, one answer dict per row in the Serve response contract
+(``action``, ``action_name``, ``q_values`` or ``probabilities``, ``confidence`` and
+``model_version``).
 """
 
 from __future__ import annotations
@@ -12,41 +14,46 @@ import numpy as np
 
 from serve.client import APP_NAME as SERVE_APP
 
-__all__ = ["SERVE_APP", "LocalModelClient", "ModelClient", "ServeModelClient"]
+__all__ = ["SERVE_APP", "LocalModelsClient", "ModelsClient", "ServeModelsClient"]
+
+Answers = dict[str, list[dict[str, Any]]]
 
 
-class ModelClient(Protocol):
-    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        """One answer dict per row (the Serve response contract)."""
+class ModelsClient(Protocol):
+    async def predict_models(self, requests: dict[str, np.ndarray]) -> Answers:
+        """Answers of each named model to its rows, in order."""
         ...
 
 
-class ServeModelClient:
-    """A model deployed on Ray Serve, called through its ``DeploymentHandle`` by value."""
+class ServeModelsClient:
+    """The models deployment on Ray Serve: one request per call, by value over gRPC."""
 
-    def __init__(self, name: str, app: str = SERVE_APP) -> None:
-        self.name, self.app = name, app
+    def __init__(self, app: str = SERVE_APP) -> None:
+        self.app = app
         self._handle: Any = None
 
-    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
+    async def predict_models(self, requests: dict[str, np.ndarray]) -> Answers:
         if self._handle is None:
-            from serve.client import model_handle
+            from serve.client import models_handle
 
-            self._handle = model_handle(self.name, self.app)
-        return await self._handle.predict_many.remote(rows)
+            self._handle = models_handle(self.app)
+        return await self._handle.predict_models.remote(requests)
 
 
-class LocalModelClient:
-    """The same model loaded in this process (for runs without Serve, and for tests); it
-    answers exactly as the served model does."""
+class LocalModelsClient:
+    """The same models loaded in this process (for runs without Serve, backtests and tests);
+    they answer exactly as the served models do."""
 
-    def __init__(self, name: str, models_dir: str) -> None:
+    def __init__(self, models_dir: str, names: tuple[str, ...] | list[str]) -> None:
         from serve.models import load_served_model
         from swarm_ray.core.config import resolve_path
 
-        self.name = name
-        self._model = load_served_model(resolve_path(models_dir), name)
-        self.version = self._model.version
+        root = resolve_path(models_dir)
+        self._models = {n: load_served_model(root, n) for n in names}
+        self.versions = {n: m.version for n, m in self._models.items()}
 
-    async def predict_many(self, rows: np.ndarray) -> list[dict[str, Any]]:
-        return self._model.answer(np.asarray(rows, dtype=np.float32))
+    async def predict_models(self, requests: dict[str, np.ndarray]) -> Answers:
+        return {
+            n: self._models[n].answer(np.asarray(rows, dtype=np.float32))
+            for n, rows in requests.items()
+        }

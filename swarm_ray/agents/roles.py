@@ -1,11 +1,12 @@
 """The four agents: plain role logic on top of a model client.
 
-Each cycle an agent receives the cycle's features (``CycleInput``), asks its model (on Ray
-Serve, one batched request for every symbol of the call), applies its role's rules and returns
-an immutable ``Opinion``. The logic classes are pure and testable without Ray; the Ray actor
-that hosts an ``Agent`` is in ``swarm_ray.runtime.actors``. When the model cannot answer (Serve
-overloaded, down, or too slow) the agent still answers in time: ``stand_aside`` with the
-reason, so the cycle falls back to the safe action instead of hanging.
+Each cycle an agent receives the cycle's features (``CycleInput``), gets its model's answer
+(on Ray Serve: one request carries every role's rows for every symbol of the call), applies
+its role's rules and returns an immutable ``Opinion``. The agents run in the coordinator's
+process (``Agents``); the logic classes are pure and testable without Ray. When the models
+cannot answer (Serve overloaded, down, or too slow) every agent still answers in time:
+``stand_aside`` with the reason, so the cycle falls back to the safe action instead of
+hanging.
 """
 
 from __future__ import annotations
@@ -20,22 +21,24 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from envs.actions import ACTION_NAMES, Action
-from swarm_ray.agents.clients import SERVE_APP, LocalModelClient, ModelClient, ServeModelClient
+from swarm_ray.agents.clients import SERVE_APP, LocalModelsClient, ModelsClient, ServeModelsClient
 from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
 from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
-from swarm_ray.core.roles import ROLES
+from swarm_ray.core.roles import MARKET_ANALYST, ROLES
 from swarm_ray.trading.cycle import CycleInput
 from swarm_ray.trading.quoting import QuotingParams
 
 __all__ = [
+    "Agent",
     "AgentConfig",
+    "Agents",
     "ExecutionAgentLogic",
-    "LocalModelClient",
+    "LocalModelsClient",
     "MarketAnalystLogic",
-    "ModelClient",
+    "ModelsClient",
     "RiskManagerLogic",
-    "ServeModelClient",
+    "ServeModelsClient",
     "StrategyOptimizerLogic",
     "make_logic",
 ]
@@ -247,29 +250,24 @@ def make_logic(role: str, cfg: AgentConfig) -> RoleLogic:
 
 
 class Agent:
-    """One role's logic with its model client and (for the analyst) the LLM; async, no Ray."""
+    """One role's logic and (for the analyst) the LLM; it asks its model through ``Agents``."""
 
     def __init__(
-        self,
-        role: str,
-        cfg: AgentConfig,
-        client: ModelClient | None = None,
-        sentiment: SentimentClient | None = None,
+        self, role: str, cfg: AgentConfig, sentiment: SentimentClient | None = None
     ) -> None:
         self.role = role
         self.cfg = cfg
         self.logic = make_logic(role, cfg)
-        if client is None and cfg.inference == "serve":
-            client = ServeModelClient(self.logic.model, cfg.serve_app)
-        elif client is None and cfg.inference == "local":
-            client = LocalModelClient(self.logic.model, cfg.models_dir)
-        self.client = client
         self.sentiment_client = sentiment
         self._sentiment: dict[str, Sentiment] = {}
         self._pending: set[str] = set()
         self._tasks: set[asyncio.Future[None]] = set()
         self.calls = 0
         self.model_failures = 0
+
+    def set_quoting(self, quoting: QuotingParams) -> None:
+        self.cfg = self.cfg.model_copy(update={"quoting": quoting})
+        self.logic.cfg = self.cfg
 
     def _refresh_sentiment(self, inp: CycleInput) -> None:
         """Ask the LLM in a worker thread; the cycle uses the newest answer it already has."""
@@ -289,29 +287,28 @@ class Agent:
         self._tasks.add(task)  # keep a reference until done (the loop holds only weak ones)
         task.add_done_callback(self._tasks.discard)
 
-    async def opine_many(self, inputs: Sequence[CycleInput]) -> list[Opinion]:
-        """One opinion per input, in order; one model request for all inputs with good data."""
-        self.calls += 1
-        if self.cfg.inference == "scripted":
-            action = Action[self.cfg.scripted_action.upper()]
-            return [Opinion(self.role, action, 1.0, "scripted", "scripted vote") for _ in inputs]
-        answers: list[dict[str, Any] | None] = [None] * len(inputs)
-        note = ""
+    def model_rows(self, inputs: Sequence[CycleInput]) -> tuple[list[int], np.ndarray]:
+        """Which inputs the model is asked about (those with good data) and its rows."""
         idx = [i for i, inp in enumerate(inputs) if not inp.data_problems]
-        if idx:
-            rows = np.array([self.logic.model_input(inputs[i]) for i in idx], dtype=np.float32)
-            try:
-                got = await asyncio.wait_for(
-                    self.client.predict_many(rows), timeout=self.cfg.model_timeout_s
-                )
-                for i, a in zip(idx, got, strict=True):
-                    answers[i] = a
-            except TimeoutError:
-                self.model_failures += 1
-                note = f"no answer within {self.cfg.model_timeout_s}s"
-            except Exception as exc:  # overload, Serve down, replica dying: vote safe
-                self.model_failures += 1
-                note = f"{type(exc).__name__}: {str(exc)[:120]}"
+        rows = np.array([self.logic.model_input(inputs[i]) for i in idx], dtype=np.float32)
+        return idx, rows
+
+    def opinions(
+        self,
+        inputs: Sequence[CycleInput],
+        idx: list[int],
+        rows: np.ndarray,
+        got: list[dict[str, Any]] | None,
+        note: str = "",
+    ) -> list[Opinion]:
+        """One opinion per input from the model's answers ``got`` to ``rows`` (``None``: the
+        model did not answer, for the reason ``note``)."""
+        self.calls += 1
+        if got is None and idx:
+            self.model_failures += 1
+        answers: list[dict[str, Any] | None] = [None] * len(inputs)
+        for i, a in zip(idx, got or [None] * len(idx), strict=True):
+            answers[i] = a
         out = []
         for inp, ans in zip(inputs, answers, strict=True):
             if isinstance(self.logic, MarketAnalystLogic):
@@ -323,3 +320,77 @@ class Agent:
         for k, i in enumerate(idx):  # what the model saw goes into the journal with the vote
             out[i] = replace(out[i], features=tuple(rows[k].tolist()))
         return out
+
+    def scripted(self, inputs: Sequence[CycleInput]) -> list[Opinion]:
+        self.calls += 1
+        action = Action[self.cfg.scripted_action.upper()]
+        return [Opinion(self.role, action, 1.0, "scripted", "scripted vote") for _ in inputs]
+
+
+class Agents:
+    """The swarm's agents, one per role, run in the caller's process (the coordinator's).
+
+    Each cycle they ask their models in one request (every role, every symbol of the call),
+    then each applies its role's rules. When the models cannot answer in time (Serve
+    overloaded, down, or too slow) every agent still answers: ``stand_aside`` with the
+    reason, so the cycle falls back to the safe action instead of hanging.
+    """
+
+    def __init__(
+        self,
+        cfg: AgentConfig,
+        client: ModelsClient | None = None,
+        sentiment: SentimentClient | None = None,
+        roles: Sequence[str] = ROLES,
+    ) -> None:
+        self.cfg = cfg
+        self.agents = {r: Agent(r, cfg, sentiment if r == MARKET_ANALYST else None) for r in roles}
+        models = [a.logic.model for a in self.agents.values()]
+        if client is None and cfg.inference == "serve":
+            client = ServeModelsClient(cfg.serve_app)
+        elif client is None and cfg.inference == "local":
+            client = LocalModelsClient(cfg.models_dir, models)
+        self.client = client
+
+    async def opine(
+        self, inputs: Sequence[CycleInput]
+    ) -> tuple[list[list[Opinion]], tuple[str, ...]]:
+        """Every agent's opinion on each input (in role order), and the roles whose model did
+        not answer this time."""
+        if self.cfg.inference == "scripted" or self.client is None:
+            per_role = [a.scripted(inputs) for a in self.agents.values()]
+            return [list(ops) for ops in zip(*per_role, strict=True)], ()
+        asks = {r: a.model_rows(inputs) for r, a in self.agents.items()}
+        requests = {self.agents[r].logic.model: rows for r, (idx, rows) in asks.items() if idx}
+        got: dict[str, list[dict[str, Any]]] | None = {}
+        note = ""
+        if requests:
+            try:
+                got = await asyncio.wait_for(
+                    self.client.predict_models(requests), timeout=self.cfg.model_timeout_s
+                )
+            except TimeoutError:
+                got, note = None, f"no answer within {self.cfg.model_timeout_s}s"
+            except Exception as exc:  # overload, Serve down, replica dying: vote safe
+                got, note = None, f"{type(exc).__name__}: {str(exc)[:120]}"
+        per_role = []
+        failed = []
+        for r, a in self.agents.items():
+            idx, rows = asks[r]
+            answers = None if got is None else got.get(a.logic.model)
+            if answers is None and idx:
+                failed.append(r)
+            per_role.append(a.opinions(inputs, idx, rows, answers, note))
+        return [list(ops) for ops in zip(*per_role, strict=True)], tuple(failed)
+
+    def set_quoting(self, quoting: QuotingParams) -> None:
+        """The strategy optimizer's quoting parameters (it owns them; the others read them)."""
+        self.cfg = self.cfg.model_copy(update={"quoting": quoting})
+        for a in self.agents.values():
+            a.set_quoting(quoting)
+
+    def info(self) -> dict[str, dict[str, Any]]:
+        return {
+            r: {"calls": a.calls, "model_failures": a.model_failures}
+            for r, a in self.agents.items()
+        }

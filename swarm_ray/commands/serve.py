@@ -140,20 +140,19 @@ def _serve(config, detach: bool) -> int:
 def _print_served(url: str, gcs_address: str) -> None:
     from ray import serve
 
-    from serve.app import APP_NAME, INGRESS_NAME
+    from serve.app import APP_NAME, MODELS_NAME
+    from serve.client import model_handle
 
-    status = serve.status().applications[APP_NAME]
+    models = serve.get_deployment_handle(MODELS_NAME, app_name=APP_NAME)
     print(f"{APP_NAME} is running on Ray Serve (Ray cluster {gcs_address})")
     print(f"  HTTP: {url}/models")
-    for name in sorted(status.deployments):
-        if name == INGRESS_NAME:
-            continue
-        meta = serve.get_deployment_handle(name, app_name=APP_NAME).metadata.remote().result()
+    for name in sorted(models.names.remote().result()):
+        meta = model_handle(name, by_value=False).metadata().result()
         print(
             f"  {name:<20} {meta['version']:<4} {meta['kind']:<16} "
             f"{meta['observation_dim']} -> {len(meta['action_names'])} ({meta['output']})"
         )
-    print(f'  handles: serve.get_deployment_handle(NAME, app_name="{APP_NAME}")', flush=True)
+    print("  handles: serve.client.models_handle(), serve.client.model_handle(NAME)", flush=True)
 
 
 def _rollout(versions: dict[str, str | None], address: str) -> int:

@@ -105,7 +105,7 @@ def _notes(s: Mapping[str, Any], last: Mapping[str, Any]) -> str:
     if s.get("kill_switch") and not any("kill switch" in p.lower() for p in parts):
         parts.insert(0, "kill switch tripped")
     if last.get("timed_out"):
-        parts.append("no vote: " + ", ".join(last["timed_out"]))
+        parts.append("no model answer: " + ", ".join(last["timed_out"]))
     return "; ".join(parts)
 
 

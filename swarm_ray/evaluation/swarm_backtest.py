@@ -1,24 +1,23 @@
 """The whole swarm on a replayed day, in this process and without Ray.
 
-It runs the code that runs live: each role's ``Agent`` (its logic on a model loaded in this
-process, answering as the served model does), the ``SymbolCoordinator`` (features, consensus,
+It runs the code that runs live: the swarm's ``Agents`` (each role's logic on models loaded in
+this process, answering as the served models do), the ``SymbolCoordinator`` (features, consensus,
 risk gate, quote ladder, order diff, journal) and the paper exchange with its fill model, on a
 simulated clock advanced one step per cycle (a 1-minute bar, or ``step_ms`` for a tick replay).
-Only the transport differs: votes are gathered by a direct call instead of Ray actor calls, and
-the journal is kept in memory.
+Only the transport differs: the models answer in this process instead of on Ray Serve, and the
+journal is kept in memory.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
 import numpy as np
 
-from swarm_ray.agents.clients import LocalModelClient, ModelClient
-from swarm_ray.agents.roles import Agent, AgentConfig
+from swarm_ray.agents.clients import LocalModelsClient, ModelsClient
+from swarm_ray.agents.roles import AgentConfig, Agents
 from swarm_ray.core.clock import SimulatedClock
 from swarm_ray.core.domain import Side
 from swarm_ray.core.roles import ROLES
@@ -50,9 +49,9 @@ class SwarmDay:
     (the features still come from 1-minute bars; the quotes follow the book every cycle)."""
 
 
-def model_clients(models_dir: str) -> dict[str, ModelClient]:
-    """One in-process model client per role (loaded once, reused across days)."""
-    return {r: LocalModelClient(r, models_dir) for r in ROLES}
+def model_clients(models_dir: str) -> ModelsClient:
+    """Every role's model loaded in this process (once, reused across days)."""
+    return LocalModelsClient(models_dir, ROLES)
 
 
 def run_swarm_day(
@@ -60,12 +59,12 @@ def run_swarm_day(
     trading: TradingConfig,
     agents_cfg: AgentConfig,
     spec: ObservationSpec,
-    clients: dict[str, ModelClient] | None = None,
+    clients: ModelsClient | None = None,
     name: str = "swarm",
 ) -> DayRecord:
     """Trade one day with the whole swarm; what it did, as a ``DayRecord``."""
     clients = clients or model_clients(agents_cfg.models_dir)
-    agents = [Agent(r, agents_cfg, client=clients[r]) for r in ROLES]
+    agents = Agents(agents_cfg, client=clients)
     return asyncio.run(_run(day, trading, agents_cfg, spec, agents, name))
 
 
@@ -74,7 +73,7 @@ async def _run(
     trading: TradingConfig,
     agents_cfg: AgentConfig,
     spec: ObservationSpec,
-    agents: Sequence[Agent],
+    agents: Agents,
     name: str,
 ) -> DayRecord:
     clock = SimulatedClock(day.start_ns)
@@ -91,8 +90,8 @@ async def _run(
         for k in range(day.n_bars + 1):
             clock.set(min(day.start_ns + k * day.step_ms * 1_000_000, end_ns))
             inp = coord.prepare()
-            opinions = [(await a.opine_many([inp]))[0] for a in agents]
-            summaries.append(coord.act(inp, opinions))
+            (opinions,), failed = await agents.opine([inp])
+            summaries.append(coord.act(inp, opinions, no_model=failed))
         fills = journal.fills(day.symbol)
     finally:
         journal.close()

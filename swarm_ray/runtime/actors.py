@@ -1,9 +1,9 @@
-"""The Ray actors of a swarm: one agent actor per role and one coordinator actor per symbol
-(or per group of symbols).
+"""The Ray actors of a swarm: one coordinator actor per symbol (or per group of symbols).
 
-Actors are named so they read well on the Ray dashboard and can be found again by the CLI:
-``agent:<role>`` (one per role, shared by every symbol of the run) and ``coordinator:<SYMBOL>``,
-all in the ``swarm_ray`` namespace. Both restart when they die (``max_restarts=-1``); a restarted
+A coordinator hosts the swarm's agents (``Agents``: each role's logic) and asks their models on
+Ray Serve in one request per cycle: one hop per decision. Coordinators are named so they read
+well on the Ray dashboard and can be found again by the CLI: ``coordinator:<SYMBOL>`` in the
+``swarm_ray`` namespace. They restart when they die (``max_restarts=-1``); a restarted
 coordinator reconciles with the venue and the journal before it quotes again.
 
 A coordinator actor is async: its cycles run on one event loop thread (which owns the journal's
@@ -25,20 +25,18 @@ from typing import Any
 import numpy as np
 import ray
 
-from swarm_ray.agents.roles import Agent, AgentConfig
+from swarm_ray.agents.roles import Agents
 from swarm_ray.core.clock import LiveClock, SimulatedClock
 from swarm_ray.core.config import resolve_path
-from swarm_ray.core.domain import Opinion
-from swarm_ray.core.roles import ROLES
+from swarm_ray.core.roles import MARKET_ANALYST, ROLES
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.features.observation import WINDOW
 from swarm_ray.registry.observation import observation_spec
 from swarm_ray.runtime.config import SwarmConfig
 from swarm_ray.trading.coordinator import SymbolCoordinator
-from swarm_ray.trading.cycle import CycleInput, CycleSummary
-from swarm_ray.trading.quoting import QuotingParams
+from swarm_ray.trading.cycle import CycleSummary
 
-__all__ = ["AgentActor", "CoordinatorActor", "agent_actor_name", "coordinator_name"]
+__all__ = ["CoordinatorActor", "coordinator_name"]
 
 log = logging.getLogger(__name__)
 NAMESPACE = "swarm_ray"
@@ -65,7 +63,7 @@ class CoordinatorImpl:
         self.rounds = 0
         self.history: list[dict[str, Any]] = []
         self.keep_history = False
-        self._agents: dict[str, Any] = {}
+        self.agents = _make_agents(self.cfg)
         self._clock: SimulatedClock | LiveClock | None = None
         self._next_ns = 0
         self._end_ns: int | None = None
@@ -112,17 +110,6 @@ class CoordinatorImpl:
                 log.warning("%s reconciled after start: %s", s, stats)
         self.started = True
 
-    def _agent_handles(self) -> dict[str, Any]:
-        """Handles of the agent actors, looked up by name; an agent that cannot be found (not
-        started yet, or gone) is missing from this round's vote instead of failing the cycle."""
-        for r in ROLES:
-            if r not in self._agents:
-                try:
-                    self._agents[r] = ray.get_actor(agent_actor_name(r), namespace=NAMESPACE)
-                except ValueError:
-                    log.warning("%s: agent %s not found; its vote is missing", self.name, r)
-        return self._agents
-
     def _paper_start_ns(self) -> int:
         cfg = self.cfg
         interval = int(cfg.cycle.interval_s * 1e9)
@@ -141,51 +128,16 @@ class CoordinatorImpl:
         return first + WINDOW * 60 * 1_000_000_000
 
     # -------------------------------------------------------------- cycles
-    async def _gather(
-        self, inputs: list[CycleInput]
-    ) -> tuple[list[list[Opinion]], tuple[str, ...], tuple[str, ...]]:
-        """Every agent's opinions per input, and the agents that timed out or failed (one call
-        per agent carries every symbol, so they missed every symbol's vote alike)."""
-        timeout = self.cfg.cycle.agent_timeout_s
-        agents = self._agent_handles()
-        refs = {r: a.opine_many.remote(inputs) for r, a in agents.items()}
-
-        async def one(ref: Any) -> Any:
-            return await ref
-
-        tasks = {r: asyncio.ensure_future(one(ref)) for r, ref in refs.items()}
-        done, pending = await asyncio.wait(tasks.values(), timeout=timeout)
-        for t in pending:
-            t.cancel()
-        per_symbol: list[list[Opinion]] = [[] for _ in inputs]
-        timed_out: set[str] = set()
-        failed: set[str] = set()
-        failed.update(r for r in ROLES if r not in agents)
-        for role, task in tasks.items():
-            if task not in done:
-                timed_out.add(role)
-                ray.cancel(refs[role], force=False)
-                continue
-            exc = task.exception()
-            if exc is not None:
-                failed.add(role)
-                if isinstance(exc, ray.exceptions.ActorDiedError):
-                    self._agents.pop(role, None)  # look it up again next round
-                continue
-            for i, op in enumerate(task.result()):
-                per_symbol[i].append(op)
-        return per_symbol, tuple(sorted(timed_out)), tuple(sorted(failed))
-
     async def _round(self) -> list[CycleSummary]:
         if self._clock is not None and isinstance(self._clock, SimulatedClock):
             self._clock.set(max(self._next_ns, self._clock.now_ns()))
         inputs = [c.prepare() for c in self.coords.values()]
         t_votes = time.perf_counter()
-        opinions, timed_out, failed = await self._gather(inputs)
+        opinions, failed = await self.agents.opine(inputs)
         votes_ms = (time.perf_counter() - t_votes) * 1e3
         out = []
         for c, inp, ops in zip(self.coords.values(), inputs, opinions, strict=True):
-            summary = c.act(inp, ops, timed_out, failed)
+            summary = c.act(inp, ops, no_model=failed)
             out.append(replace(summary, votes_ms=votes_ms))
         self.rounds += 1
         self.cycles_run += len(out)
@@ -233,24 +185,44 @@ class CoordinatorImpl:
             log.warning("%s: re-tuning failed: %s", self.name, task.exception())
 
     async def retune(self, num_samples: int = 16) -> dict[str, Any]:
-        """Ask the strategy optimizer to re-tune the quoting parameters with Ray Tune on this
-        actor's recent bars (of its first symbol) and quote with the result from now on."""
+        """The strategy optimizer re-tunes the quoting parameters with Ray Tune on this actor's
+        recent bars (of its first symbol); every symbol quotes with the result from now on.
+        Returns the new parameters and the best trial's backtest metrics."""
         self._start()
-        agent = self._agent_handles().get("strategy_optimizer")
-        if agent is None:
-            raise RuntimeError("the strategy optimizer is not running")
-        from swarm_ray.trading.quoting import QuotingParams
+        from swarm_ray.training.tuning import retune_quoting
 
         first = next(iter(self.coords.values()))
         paper = self.cfg.exchange.paper
         maker = float(paper.maker_fee_bps) if paper is not None else 2.0
-        bars = first.window.bars()
-        result = await agent.retune.remote(bars, self.cfg.risk.max_position, maker, num_samples)
-        params = QuotingParams.model_validate(result["params"])
+        new, metrics = await asyncio.to_thread(
+            retune_quoting,
+            first.window.bars(),
+            self.agents.cfg.quoting,
+            max_inventory=self.cfg.risk.max_position,
+            maker_bps=maker,
+            num_samples=num_samples,
+        )
+        self.agents.set_quoting(new)
         for c in self.coords.values():
-            c.quoting = params
+            c.quoting = new
+        result = {"params": new.model_dump(), "metrics": metrics}
         self.retunes.append(result)
         return result
+
+    async def warm_up(self) -> dict[str, str]:
+        """One model request with zero inputs, so the first cycle does not pay for connecting
+        to Serve; returns the model version each role is answered by."""
+        if self.agents.client is None:  # scripted votes: no model
+            return dict.fromkeys(self.agents.agents, "scripted")
+        requests = {
+            a.logic.model: np.zeros((1, 20 if r == MARKET_ANALYST else 15), dtype=np.float32)
+            for r, a in self.agents.agents.items()
+        }
+        answers = await self.agents.client.predict_models(requests)
+        return {
+            r: str(answers[a.logic.model][0]["model_version"])
+            for r, a in self.agents.agents.items()
+        }
 
     async def history_since(self, index: int = 0) -> list[dict[str, Any]]:
         return self.history[index:]
@@ -308,6 +280,7 @@ class CoordinatorImpl:
             "running": self.running,
             "cycles": self.cycles_run,
             "error": self.error,
+            "agents": self.agents.info(),
             "symbols": {},
         }
         for s, c in self.coords.items():
@@ -343,73 +316,13 @@ def _summary_dict(s: CycleSummary) -> dict[str, Any]:
     return d
 
 
-def agent_actor_name(role: str) -> str:
-    return f"agent:{role}"
+def _make_agents(cfg: SwarmConfig) -> Agents:
+    from swarm_ray.agents.llm.groq_sentiment import GroqSentiment
 
-
-class AgentActorImpl:
-    """The Ray actor body of one agent (decorated in ``swarm_ray.runtime.swarm``)."""
-
-    def __init__(self, role: str, cfg_data: dict[str, Any]) -> None:
-        from swarm_ray.agents.llm.groq_sentiment import GroqSentiment
-
-        cfg = AgentConfig.model_validate(cfg_data)
-        sentiment = GroqSentiment(cfg.llm) if role == "market_analyst" and cfg.llm.enabled else None
-        self.agent = Agent(role, cfg, sentiment=sentiment)
-        self.started = time.time()
-
-    async def opine_many(self, inputs: list[CycleInput]) -> list[Opinion]:
-        return await self.agent.opine_many(inputs)
-
-    async def warm_up(self) -> str:
-        """One model request with a zero input, so the first cycle does not pay for connecting
-        to Serve (or loading the model); returns the model version that answered."""
-        if self.agent.client is None:  # scripted votes: no model
-            return "scripted"
-        dim = 20 if self.agent.role == "market_analyst" else 15
-        answer = await self.agent.client.predict_many(np.zeros((1, dim), dtype=np.float32))
-        return str(answer[0]["model_version"])
-
-    async def quoting_params(self) -> dict[str, Any]:
-        return self.agent.cfg.quoting.model_dump()
-
-    async def set_quoting_params(self, params: dict[str, Any]) -> dict[str, Any]:
-        q = QuotingParams.model_validate({**self.agent.cfg.quoting.model_dump(), **params})
-        cfg = self.agent.cfg.model_copy(update={"quoting": q})
-        self.agent.cfg = cfg
-        self.agent.logic.cfg = cfg
-        return q.model_dump()
-
-    async def retune(
-        self, bars: list[Any], max_inventory: float, maker_bps: float, num_samples: int = 16
-    ) -> dict[str, Any]:
-        """Strategy optimizer: re-tune the quoting parameters on ``bars`` with Ray Tune and own
-        the result; returns the new parameters and the best trial's backtest metrics."""
-        if self.agent.role != "strategy_optimizer":
-            raise ValueError(f"{self.agent.role} does not own quoting parameters")
-        from swarm_ray.training.tuning import retune_quoting
-
-        new, metrics = await asyncio.to_thread(
-            retune_quoting,
-            bars,
-            self.agent.cfg.quoting,
-            max_inventory=max_inventory,
-            maker_bps=maker_bps,
-            num_samples=num_samples,
-        )
-        params = await self.set_quoting_params(new.model_dump())
-        return {"params": params, "metrics": metrics}
-
-    async def info(self) -> dict[str, Any]:
-        return {
-            "role": self.agent.role,
-            "calls": self.agent.calls,
-            "model_failures": self.agent.model_failures,
-            "up_s": time.time() - self.started,
-        }
-
-
-AgentActor = ray.remote(max_restarts=-1, max_task_retries=0, num_cpus=0)(AgentActorImpl)
+    # the run's registry (the storage root's, resolved on the driver) for local inference
+    agents_cfg = cfg.agents.model_copy(update={"models_dir": cfg.models_dir})
+    llm = agents_cfg.llm
+    return Agents(agents_cfg, sentiment=GroqSentiment(llm) if llm.enabled else None)
 
 
 def _replays_ticks(cfg: Any, symbol: str) -> bool:

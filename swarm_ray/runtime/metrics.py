@@ -57,7 +57,7 @@ _SPECS = (
     MetricSpec("swarm_cycle_latency_seconds", "histogram",
                "Wall time of one coordinator cycle.", ("symbol",)),
     MetricSpec("swarm_agent_timeouts_total", "counter",
-               "Agents that did not answer in time (or failed), by agent.", ("symbol", "agent")),
+               "Votes cast without a model answer (it was late or failed), by agent.", ("symbol", "agent")),
     MetricSpec("swarm_data_faults_total", "counter",
                "Cycles whose market data could not be quoted on.", ("symbol",)),
     MetricSpec("swarm_kill_switch", "gauge", "1 while the kill switch is tripped.", ("symbol",)),

@@ -1,8 +1,8 @@
 """Starting, stopping and inspecting a swarm run on Ray.
 
-``start_swarm`` starts the agent actors (one per role, shared by every symbol) and the
-coordinator actors (one per symbol by default), placed round-robin over the alive nodes; the
-actors themselves are in ``swarm_ray.runtime.actors``.
+``start_swarm`` starts the coordinator actors (one per symbol by default, each hosting the
+swarm's agents), placed round-robin over the alive nodes; the actors themselves are in
+``swarm_ray.runtime.actors``. The agents' models run on Ray Serve (``ensure_models_served``).
 """
 
 from __future__ import annotations
@@ -13,18 +13,11 @@ from typing import Any
 import ray
 from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
 
-from swarm_ray.core.roles import ROLES
-from swarm_ray.runtime.actors import (
-    NAMESPACE,
-    AgentActor,
-    CoordinatorActor,
-    agent_actor_name,
-    coordinator_name,
-)
+from serve.client import CALLER_ENV
+from swarm_ray.runtime.actors import NAMESPACE, CoordinatorActor, coordinator_name
 from swarm_ray.runtime.config import SwarmConfig, resolve_storage
 
 __all__ = [
-    "AgentActor",
     "CoordinatorActor",
     "coordinator_name",
     "coordinator_symbols",
@@ -77,34 +70,12 @@ def release_models() -> None:
         log.warning("could not remove the model app %r: %s", APP_NAME, exc)
 
 
-def start_agents(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
-    """One agent actor per role (reused when already running in this namespace)."""
-    data = cfg.agents.model_dump(mode="json")
-    data["models_dir"] = resolve_storage(cfg).models_dir
-    return {
-        r: AgentActor.options(
-            name=agent_actor_name(r),
-            namespace=NAMESPACE,
-            get_if_exists=True,
-            lifetime="detached" if detached else None,
-            # Serve's router on the actor's own event loop (see serve/client.py CALLER_ENV)
-            runtime_env={"env_vars": {"RAY_SERVE_RUN_ROUTER_IN_SEPARATE_LOOP": "0"}},
-        ).remote(r, data)
-        for r in ROLES
-    }
-
-
 def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
-    """Agent actors and one coordinator actor per symbol group; returns {name: handle} of all
-    of them (keep it: non-detached actors die with their last handle). Relative paths of
-    ``cfg`` resolve here, on the driver, so every actor gets the same absolute ones."""
+    """One coordinator actor per symbol group; returns {name: handle} of each (keep it:
+    non-detached actors die with their last handle). Relative paths of ``cfg`` resolve here,
+    on the driver, so every actor gets the same absolute ones."""
     cfg = resolve_storage(cfg)
-    agents = start_agents(cfg, detached)
-    handles = {agent_actor_name(r): h for r, h in agents.items()}
-    try:  # connect every agent to its model before the first cycle counts
-        ray.get([a.warm_up.remote() for a in agents.values()], timeout=60)
-    except Exception as exc:  # the swarm still starts; those agents vote safe until it works
-        log.warning("agent warm-up failed: %s", exc)
+    handles: dict[str, Any] = {}
     data = cfg.model_dump(mode="json")
     per = cfg.cycle.symbols_per_coordinator
     groups = [list(cfg.symbols[i : i + per]) for i in range(0, len(cfg.symbols), per)]
@@ -117,11 +88,17 @@ def start_swarm(cfg: SwarmConfig, detached: bool = False) -> dict[str, Any]:
             get_if_exists=True,
             lifetime="detached" if detached else None,
             max_concurrency=16,
+            # Serve's router on the actor's own event loop (see serve/client.py CALLER_ENV)
+            runtime_env={"env_vars": dict(CALLER_ENV)},
             # symbols round-robin over the cluster's nodes (soft: elsewhere if that node is gone)
             scheduling_strategy=NodeAffinitySchedulingStrategy(nodes[i % len(nodes)], soft=True)
             if nodes
             else "SPREAD",
         ).remote(g, data)
+    try:  # connect every coordinator to the models before the first cycle counts
+        ray.get([h.warm_up.remote() for h in handles.values()], timeout=60)
+    except Exception as exc:  # the swarm still starts; its agents vote safe until it works
+        log.warning("model warm-up failed: %s", exc)
     return handles
 
 

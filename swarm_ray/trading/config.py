@@ -19,7 +19,6 @@ class CycleConfig(StrictModel):
     start: str | None = Field(
         None, description="paper: first cycle time (ISO 8601, UTC); default: after warm-up"
     )
-    agent_timeout_s: float = Field(0.5, gt=0, description="longest wait for the agents' votes")
     max_data_age_s: float = Field(90.0, gt=0, description="an older snapshot is stale")
     venue_grace_s: float = Field(
         300.0,

@@ -284,10 +284,11 @@ class SymbolCoordinator:
         self,
         inp: CycleInput,
         opinions: list[Opinion],
-        timed_out: tuple[str, ...] = (),
-        failed: tuple[str, ...] = (),
+        no_model: tuple[str, ...] = (),
     ) -> CycleSummary:
-        """Consensus, risk gate, orders, journal and metrics of the prepared cycle."""
+        """Consensus, risk gate, orders, journal and metrics of the prepared cycle.
+
+        ``no_model``: the agents whose model did not answer (they voted without it)."""
         cfg, sym = self.cfg, self.symbol
         snap, problems = self._snapshot, self._problems
         mid = inp.mid
@@ -350,8 +351,6 @@ class SymbolCoordinator:
             best_ask=snap.best_ask if snap else None,
             data_problems=problems,
             opinions=tuple(opinions),
-            timed_out=timed_out,
-            failed=failed,
             weights=cfg.consensus.weights,
             decision=decision,
             latency_ms=latency_ms,
@@ -390,7 +389,7 @@ class SymbolCoordinator:
             placed=placed,
             canceled=canceled,
             new_fills=self._new_fills,
-            timed_out=timed_out + failed,
+            timed_out=no_model,
             data_problems=problems,
             latency_ms=latency_ms,
             kill_switch=tripped,
@@ -402,7 +401,7 @@ class SymbolCoordinator:
             self.metrics.cycle(
                 sym, verdict.action.label, cons.share, latency_ms / 1e3, self.account.quantity, pnl
             )
-            for agent in timed_out + failed:
+            for agent in no_model:
                 self.metrics.agent_timeout(sym, agent)
             if problems:
                 self.metrics.data_fault(sym)

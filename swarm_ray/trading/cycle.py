@@ -51,6 +51,7 @@ class CycleSummary:
     canceled: int
     new_fills: int
     timed_out: tuple[str, ...]
+    """The agents whose model did not answer in time (or failed): they voted without it."""
     data_problems: tuple[str, ...]
     latency_ms: float
     kill_switch: bool

@@ -29,8 +29,8 @@ from ray import serve  # noqa: E402
 from ray.serve.exceptions import BackPressureError  # noqa: E402
 
 from envs.actions import ACTION_NAMES, N_ENV_ACTIONS  # noqa: E402
-from serve.app import APP_NAME  # noqa: E402
-from serve.client import model_handle  # noqa: E402
+from serve.app import APP_NAME, MODELS_NAME  # noqa: E402
+from serve.client import model_handle, models_handle  # noqa: E402
 from serve.deploy import configure, deploy, deployed_config, load_deploy_config, rollout  # noqa: E402
 from serve.models import InvalidObservation  # noqa: E402
 from swarm_ray.registry import load_analysis_model, load_policy  # noqa: E402
@@ -88,7 +88,8 @@ def app(registry: Path):
 
 
 def handle(name: str, app_name: str = APP_NAME):
-    return serve.get_deployment_handle(name, app_name=app_name)
+    """Model ``name`` through Serve's default (by-reference) handle."""
+    return model_handle(name, app_name, by_value=False)
 
 
 def observations(n: int, dim: int, seed: int = 0) -> np.ndarray:
@@ -243,50 +244,66 @@ def test_bad_input_gets_a_4xx_naming_the_problem_never_an_answer(app, body, word
 def test_handle_predict_and_predict_many_answer_like_http(app) -> None:
     h = handle("risk_manager")
     x = observations(6, 15, seed=3)
-    one = h.predict.remote(x[0]).result()  # a numpy row
-    same = h.predict.remote(x[0].tolist()).result()  # a list
+    one = h.predict(x[0]).result()  # a numpy row
+    same = h.predict(x[0].tolist()).result()  # a list
     assert one == same and one["model_version"] == "v1"
-    many = h.predict_many.remote(x).result()
+    many = h.predict_many(x).result()
     assert len(many) == 6 and many[0]["action"] == one["action"]
     np.testing.assert_allclose(many[0]["q_values"], one["q_values"], rtol=1e-6)
-    assert h.predict_many.remote(x.tolist()).result() == many
-    analyst = handle("market_analyst").predict_many.remote(observations(2, 20)).result()
+    assert h.predict_many(x.tolist()).result() == many
+    analyst = handle("market_analyst").predict_many(observations(2, 20)).result()
     assert {"probabilities", "confidence"} <= set(analyst[0])
+
+
+def test_one_request_answers_every_model_as_each_model_alone(app) -> None:
+    """The swarm's request: every role's rows in, every model's answers out, in one call."""
+    x15, x20 = observations(3, 15, seed=4), observations(3, 20, seed=4)
+    requests_ = {n: x15 for n in POLICIES} | {"market_analyst": x20}
+    both = asyncio.run(_ask(models_handle(), requests_))
+    assert set(both) == set(requests_)
+    for name, rows in requests_.items():
+        assert both[name] == handle(name).predict_many(rows).result()
+    with pytest.raises(Exception, match="no model 'nope'"):
+        asyncio.run(_ask(models_handle(), {"nope": x15}))
+
+
+async def _ask(h, requests_):
+    return await h.predict_models.remote(requests_)
 
 
 @pytest.mark.parametrize("by_value", [False, True], ids=["default-handle", "model_handle"])
 def test_handle_raises_invalid_observation_for_bad_input(app, by_value: bool) -> None:
     h = model_handle("execution_agent") if by_value else handle("execution_agent")
     with pytest.raises(InvalidObservation, match="14 values"):
-        h.predict.remote([0.0] * 14).result()
+        h.predict([0.0] * 14).result()
     with pytest.raises(InvalidObservation, match=r"observations\[1\]\[2\] is nan"):
-        h.predict_many.remote([[0.0] * 15, [0.0, 0.0, math.nan] + [0.0] * 12]).result()
+        h.predict_many([[0.0] * 15, [0.0, 0.0, math.nan] + [0.0] * 12]).result()
     # the replica keeps answering
-    assert h.predict.remote([0.0] * 15).result()["model_version"] == "v1"
+    assert h.predict([0.0] * 15).result()["model_version"] == "v1"
 
 
 def test_model_handle_answers_as_the_default_handle(app) -> None:
     x = observations(4, 15, seed=9)
     fast, default = model_handle("risk_manager"), handle("risk_manager")
-    assert fast.predict.remote(x[0]).result() == default.predict.remote(x[0]).result()
-    assert fast.predict_many.remote(x).result() == default.predict_many.remote(x).result()
+    assert fast.predict(x[0]).result() == default.predict(x[0]).result()
+    assert fast.predict_many(x).result() == default.predict_many(x).result()
 
 
 def test_concurrent_callers_share_forward_passes(app) -> None:
     h = handle("strategy_optimizer")
-    before = h.metadata.remote().result()
+    before = h.metadata().result()
     x = observations(200, 15, seed=5)
 
     async def burst() -> list[dict]:
-        return await asyncio.gather(*(h.predict.remote(row) for row in x))
+        return await asyncio.gather(*(h.predict(row) for row in x))
 
     answers = asyncio.run(burst())
-    after = h.metadata.remote().result()
+    after = h.metadata().result()
     rows = after["rows_answered"] - before["rows_answered"]
     passes = after["forward_passes"] - before["forward_passes"]
     assert rows == 200 and len(answers) == 200
     assert passes < 100, f"{passes} forward passes for 200 concurrent requests: no batching"
-    direct = h.predict_many.remote(x).result()
+    direct = h.predict_many(x).result()
     assert [a["action"] for a in answers] == [a["action"] for a in direct]
 
 
@@ -295,7 +312,7 @@ def test_concurrent_callers_share_forward_passes(app) -> None:
 
 def test_rollout_to_v2_under_load_has_zero_failures_and_no_restart(app) -> None:
     h = handle("risk_manager")
-    before = h.metadata.remote().result()
+    before = h.metadata().result()
     assert before["version"] == "v1"
     x = observations(64, 15, seed=11).tolist()
     stop = threading.Event()
@@ -306,7 +323,7 @@ def test_rollout_to_v2_under_load_has_zero_failures_and_no_restart(app) -> None:
         k = i
         while not stop.is_set():
             try:
-                results.append(await h.predict.remote(x[k % len(x)]))
+                results.append(await h.predict(x[k % len(x)]))
             except BaseException as exc:  # every failure counts
                 errors.append(exc)
             k += 1
@@ -340,13 +357,13 @@ def test_rollout_to_v2_under_load_has_zero_failures_and_no_restart(app) -> None:
     versions = [r["model_version"] for r in results]
     assert versions[0] == "v1" and versions[-1] == "v2" and set(versions) == {"v1", "v2"}
     # v2's answers, not v1's relabelled
-    after = [h.predict.remote(row).result() for row in x[:8]]
+    after = [h.predict(row).result() for row in x[:8]]
     assert all(a["model_version"] == "v2" and a["action"] == V2_ACTION for a in after)
-    meta = h.metadata.remote().result()
+    meta = h.metadata().result()
     assert meta["replica"] == before["replica"], "the replica was restarted"
     assert meta["swaps"] == before["swaps"] + 1
     # the other models were not touched
-    assert handle("execution_agent").metadata.remote().result()["swaps"] == 0
+    assert handle("execution_agent").metadata().result()["swaps"] == 0
     # and back, so the module's state is as the fixture made it
     assert rollout({"risk_manager": "v1"}) == {"risk_manager": "v1"}
 
@@ -355,8 +372,8 @@ def test_rollout_to_a_missing_version_is_refused_and_the_old_one_keeps_serving(a
     h = handle("execution_agent")
     with pytest.raises(ValueError, match=r"no version 'v9'; available: \['v1'\]"):
         rollout({"execution_agent": "v9"})
-    assert h.predict.remote([0.0] * 15).result()["model_version"] == "v1"
-    assert h.metadata.remote().result()["swaps"] == 0
+    assert h.predict([0.0] * 15).result()["model_version"] == "v1"
+    assert h.metadata().result()["swaps"] == 0
 
 
 # --- overload ---------------------------------------------------------------------------
@@ -380,7 +397,10 @@ def drill(app):
             "max_queued_requests": 2,
         },
         "deployments": [
-            {"name": "risk_manager", "user_config": {"version": "v1", "drill_latency_ms": 300}}
+            {
+                "name": MODELS_NAME,
+                "user_config": {"risk_manager": {"version": "v1", "drill_latency_ms": 300}},
+            }
         ],
     }
     from ray.serve.schema import ServeDeploySchema
@@ -404,7 +424,7 @@ def test_overload_is_rejected_fast_with_backpressure_error(drill, by_value: bool
         async def one() -> tuple[float, object]:
             t0 = time.perf_counter()
             try:
-                out: object = await h.predict.remote([0.0] * 15)
+                out: object = await h.predict([0.0] * 15)
             except BackPressureError as exc:
                 out = exc
             return time.perf_counter() - t0, out

@@ -20,10 +20,11 @@ from ray.exceptions import RayActorError  # noqa: E402
 
 from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.core.domain import OrderStatus  # noqa: E402
+from swarm_ray.core.roles import ROLES  # noqa: E402
 from swarm_ray.exchanges.paper import PaperExchange  # noqa: E402
 from swarm_ray.journal import Journal  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
-from swarm_ray.runtime.actors import NAMESPACE, agent_actor_name  # noqa: E402
+from swarm_ray.runtime.actors import NAMESPACE  # noqa: E402
 from swarm_ray.runtime.config import SwarmConfig  # noqa: E402
 from tests.conftest import ROOT, kline_day  # noqa: E402
 
@@ -49,9 +50,8 @@ def swarm_config(tmp: Path, symbol: str, **sections: Any) -> SwarmConfig:
 def cluster():
     ray.init(num_cpus=2, include_dashboard=False, namespace=NAMESPACE, log_to_driver=False)
     cfg = parse_config(SwarmConfig, BASE)
-    runtime.ensure_models_served(cfg)
-    agents = runtime.start_agents(cfg)  # held for the module: every swarm here shares them
-    yield agents
+    runtime.ensure_models_served(cfg)  # every swarm of the module shares the models
+    yield
     from ray import serve
 
     serve.shutdown()
@@ -131,7 +131,19 @@ def test_swarm_quotes_fills_and_every_order_is_explained_by_its_votes(cluster, t
     ex.close()
 
 
-def test_agent_killed_mid_run_the_quorum_decides_and_the_agent_comes_back(
+def models_replica() -> Any:
+    """The Ray actor of the models deployment's (only) replica."""
+    from ray.util import list_named_actors
+
+    from serve.app import APP_NAME, MODELS_NAME
+
+    names = [a for a in list_named_actors(all_namespaces=True)
+             if a["name"].startswith(f"SERVE_REPLICA::{APP_NAME}#{MODELS_NAME}#")]  # fmt: skip
+    assert len(names) == 1, names
+    return ray.get_actor(names[0]["name"], namespace=names[0]["namespace"])
+
+
+def test_models_replica_killed_mid_run_votes_safe_in_time_and_the_models_come_back(
     cluster, tmp_path
 ) -> None:
     cfg = swarm_config(tmp_path, "BBBUSDT", consensus={"weights": {
@@ -139,15 +151,22 @@ def test_agent_killed_mid_run_the_quorum_decides_and_the_agent_comes_back(
         "execution_agent": 0.25}})  # fmt: skip
     coord, _ = start(cfg)
     run(coord, 3)
-    victim = ray.get_actor(agent_actor_name("execution_agent"), namespace=NAMESPACE)
-    ray.kill(victim, no_restart=False)
-    hist = run(coord, 40)
-    missing = [h for h in hist if "execution_agent" in h["timed_out"]]
-    assert missing, "the killed agent should have missed at least one vote"
+    ray.kill(models_replica(), no_restart=True)  # Serve's controller replaces it
+    hist: list[dict[str, Any]] = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        hist += run(coord, 5)
+        missing = [h for h in hist if h["timed_out"]]
+        if missing and not hist[-1]["timed_out"]:
+            break
+    assert missing, "the killed replica should have cost at least one vote"
+    limit_ms = 1000 * cfg.agents.model_timeout_s + 500
     for h in missing:
-        # 0.75 of the weight answered: the vote still counted (quorum 0.5), no crash
-        assert h["reason"] in ("consensus", "below_threshold", "emergency_stop")
-    assert "execution_agent" in hist[-1]["votes"], "the agent restarted and votes again"
+        # every model role without its model: it voted stand_aside, in time, no crash
+        assert set(h["timed_out"]) >= {"market_analyst", "strategy_optimizer", "execution_agent"}
+        assert h["action"] in ("stand_aside", "emergency_stop") and h["latency_ms"] < limit_ms
+    assert not hist[-1]["timed_out"], "Serve replaced the replica and the models answer again"
+    assert set(hist[-1]["votes"]) == set(ROLES)
 
 
 @pytest.mark.parametrize("fault", ["crash_before_send", "crash_after_accept"])
@@ -243,7 +262,7 @@ def test_serve_down_falls_back_to_the_safe_action_within_the_timeout(cluster, tm
     try:
         down = run(coord, 5)
         assert all(h["action"] == "stand_aside" for h in down)
-        assert all(h["latency_ms"] < 1000 * cfg.cycle.agent_timeout_s + 500 for h in down)
+        assert all(h["latency_ms"] < 1000 * cfg.agents.model_timeout_s + 500 for h in down)
         with journal(cfg) as j:
             ops = j.opinions(j.cycles("GGGUSDT", limit=1)[0]["id"])
         assert any("model unavailable" in (o["rationale"] or "") for o in ops)

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 import pytest
 
 from envs.actions import Action
+from swarm_ray.agents.clients import LocalModelsClient
 from swarm_ray.agents.llm.sentiment import Sentiment
-from swarm_ray.agents.roles import AgentConfig, MarketAnalystLogic, make_logic
+from swarm_ray.agents.roles import AgentConfig, Agents, MarketAnalystLogic, make_logic
+from swarm_ray.core.roles import ROLES
 from swarm_ray.trading.cycle import CycleInput
+from tests.conftest import ROOT
 
 CFG = AgentConfig()
 ANSWER = {"action": 1, "action_name": "quote_tight", "confidence": 0.6, "model_version": "v2"}
@@ -63,15 +69,50 @@ def test_analyst_fuses_network_and_sentiment_by_confidence() -> None:
 def test_an_agents_votes_carry_the_features_its_model_saw() -> None:
     """With the shipped registry in process: each vote on good data carries the model's input
     (the journal keeps it for ``explain``); a vote on bad data carries none."""
-    import asyncio
-
-    from swarm_ray.agents.roles import Agent
-    from tests.conftest import ROOT
-
     cfg = AgentConfig(inference="local", models_dir=str(ROOT / "models"))
-    agent = Agent("risk_manager", cfg)
     obs = tuple(0.01 * i for i in range(15))  # the shipped policies observe 15 features
     good, bad = cycle(observation=obs), cycle(observation=obs, data_problems=("stale book",))
-    ops = asyncio.run(agent.opine_many([good, bad]))
-    assert ops[0].features == pytest.approx(obs, abs=1e-6)
-    assert ops[1].features == ()
+    (ops_good, ops_bad), failed = asyncio.run(Agents(cfg).opine([good, bad]))
+    risk = ROLES.index("risk_manager")
+    assert ops_good[risk].features == pytest.approx(obs, abs=1e-6)
+    assert ops_bad[risk].features == ()
+    assert failed == ()
+
+
+class CountingClient:
+    """The shipped models in this process, counting the requests made to them."""
+
+    def __init__(self, delay_s: float = 0.0) -> None:
+        self.models = LocalModelsClient(str(ROOT / "models"), ROLES)
+        self.requests: list[dict] = []
+        self.delay_s = delay_s
+
+    async def predict_models(self, requests):
+        self.requests.append({n: len(r) for n, r in requests.items()})
+        await asyncio.sleep(self.delay_s)
+        return await self.models.predict_models(requests)
+
+
+def test_the_agents_ask_every_model_in_one_request_per_cycle() -> None:
+    client = CountingClient()
+    agents = Agents(AgentConfig(), client=client)
+    inputs = [cycle(symbol=s) for s in ("AAAUSDT", "BBBUSDT", "CCCUSDT")]
+    per_symbol, failed = asyncio.run(agents.opine(inputs))
+    assert client.requests == [dict.fromkeys(ROLES, 3)]  # one request: 4 models x 3 symbols
+    assert failed == ()
+    assert [[o.agent_id for o in ops] for ops in per_symbol] == [list(ROLES)] * 3
+    assert all(o.model_version.startswith("v") for ops in per_symbol for o in ops)
+    assert agents.info()["risk_manager"] == {"calls": 1, "model_failures": 0}
+
+
+def test_models_too_slow_every_agent_votes_stand_aside_in_time() -> None:
+    cfg = AgentConfig(model_timeout_s=0.05)
+    agents = Agents(cfg, client=CountingClient(delay_s=1.0))
+    t0 = time.perf_counter()
+    (ops,), failed = asyncio.run(agents.opine([cycle()]))
+    assert time.perf_counter() - t0 < 0.5
+    assert failed == ROLES
+    assert all(o.action is Action.STAND_ASIDE and "no answer within" in o.rationale for o in ops)
+    # the risk manager's hard rules still speak without a model
+    (ops,), _ = asyncio.run(agents.opine([cycle(drawdown=0.2)]))
+    assert ops[ROLES.index("risk_manager")].action is Action.EMERGENCY_STOP

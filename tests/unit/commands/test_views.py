@@ -252,7 +252,7 @@ def test_status_lines_are_one_logfmt_line_per_symbol_with_the_same_keys():
     assert list(btc) == list(eth) == keys.split()
     assert btc["time"] == "2024-08-20T01:28:00Z" and btc["mid"] == "60684.11"
     assert btc["votes"].split(",")[0] == "market_analyst:quote_tight"
-    assert btc["notes"] == "no vote: execution_agent" and btc["kill_switch"] == "clear"
+    assert btc["notes"] == "no model answer: execution_agent" and btc["kill_switch"] == "clear"
     assert eth["notes"] == "volatility 42.1 bps > cut-off 30.0"
     assert lines[1].endswith('notes="volatility 42.1 bps > cut-off 30.0"')
 

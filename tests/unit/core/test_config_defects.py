@@ -237,7 +237,6 @@ LIMITS = [
     ("risk", "stop_loss"),
     ("risk", "max_volatility_bps"),
     ("cycle", "interval_s"),
-    ("cycle", "agent_timeout_s"),
     ("cycle", "max_data_age_s"),
     ("agents", "model_timeout_s"),
     ("agents", "risk_max_volatility_bps"),

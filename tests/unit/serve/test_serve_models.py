@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import yaml
 
-from serve.app import APP_NAME, INGRESS_NAME, ModelAppArgs, served_model_names
+from serve.app import APP_NAME, INGRESS_NAME, MODELS_NAME, ModelAppArgs, served_model_names
 from serve.models import (
     ANALYSIS_OUTPUT,
     POLICY_OUTPUT,
@@ -295,16 +295,16 @@ def test_committed_serve_yaml_is_a_valid_serve_config_of_the_four_models() -> No
     assert app.name == APP_NAME and app.route_prefix == "/"
     assert app.import_path == "serve.app:build_app"
     args = ModelAppArgs.model_validate(app.args)
-    names = {d.name for d in app.deployments}
-    assert names == {*served_model_names(args), INGRESS_NAME} == {*REGISTRY_MODELS, INGRESS_NAME}
+    assert {d.name for d in app.deployments} == {MODELS_NAME, INGRESS_NAME}
+    models = next(d for d in app.deployments if d.name == MODELS_NAME)
+    # one user_config entry per served model, each serving the newest version
+    assert set(models.user_config) == set(served_model_names(args)) == set(REGISTRY_MODELS)
+    assert all(c == {"version": None} for c in models.user_config.values())
     # no secrets travel in the runtime_env
     assert not app.runtime_env.get("env_vars")
     text = path.read_text().lower()
     assert "api_key" not in text and "secret" not in text.replace("no secrets", "")
-    for d in app.deployments:
-        if d.name != INGRESS_NAME:
-            assert d.user_config == {"version": None}
-            assert d.max_queued_requests > 0, "bounded queues: overload must be rejected"
+    assert all(d.max_queued_requests > 0 for d in app.deployments), "overload must be rejected"
 
 
 def test_configure_overrides_address_models_and_versions() -> None:
@@ -320,9 +320,11 @@ def test_configure_overrides_address_models_and_versions() -> None:
     )
     assert out.http_options.port == 18123
     (app,) = out.applications
-    assert {d.name for d in app.deployments} == {"risk_manager", "market_analyst", INGRESS_NAME}
-    rm = next(d for d in app.deployments if d.name == "risk_manager")
-    assert rm.user_config == {"version": "v1"}
+    assert {d.name for d in app.deployments} == {MODELS_NAME, INGRESS_NAME}
+    models = next(d for d in app.deployments if d.name == MODELS_NAME)
+    # the models dropped from the app lose their entries; the others keep theirs
+    assert models.user_config == {"risk_manager": {"version": "v1"},
+                                  "market_analyst": {"version": None}}  # fmt: skip
     assert app_args(out).models == ["risk_manager", "market_analyst"]
     with pytest.raises(ConfigError, match="no served model 'execution_agent'"):
         configure(out, versions={"execution_agent": "v1"})

@@ -264,6 +264,7 @@ class Agent:
         self._tasks: set[asyncio.Future[None]] = set()
         self.calls = 0
         self.model_failures = 0
+        self.model_version: str | None = None  # of the last answer
 
     def set_quoting(self, quoting: QuotingParams) -> None:
         self.cfg = self.cfg.model_copy(update={"quoting": quoting})
@@ -306,6 +307,8 @@ class Agent:
         self.calls += 1
         if got is None and idx:
             self.model_failures += 1
+        elif got:
+            self.model_version = str(got[0]["model_version"])
         answers: list[dict[str, Any] | None] = [None] * len(inputs)
         for i, a in zip(idx, got or [None] * len(idx), strict=True):
             answers[i] = a
@@ -391,6 +394,11 @@ class Agents:
 
     def info(self) -> dict[str, dict[str, Any]]:
         return {
-            r: {"calls": a.calls, "model_failures": a.model_failures}
+            r: {
+                "calls": a.calls,
+                "model_failures": a.model_failures,
+                "model": a.logic.model,
+                "model_version": a.model_version,
+            }
             for r, a in self.agents.items()
         }

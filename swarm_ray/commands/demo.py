@@ -1,6 +1,6 @@
 """``swarm-ray demo``: the whole swarm on a bundled real day, no keys and no network.
 
-Local Ray, Ray Serve with the shipped models, the four agent actors and one coordinator on the
+Local Ray, Ray Serve with the shipped models, one coordinator (hosting the four agents) on the
 paper exchange replaying 2024-08-20 at replay speed, a live status view, then ``report.md`` with
 PNG plots and the journal, all under ``--out``.
 """

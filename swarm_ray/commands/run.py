@@ -1,9 +1,9 @@
 """``swarm-ray run``: one swarm per configured symbol, until stopped (or the replay ends).
 
 Attaches to the Ray cluster of ``--address``/``RAY_ADDRESS`` (as under ``ray job submit``) or
-starts a local one, deploys the model app on Serve unless it runs already, starts the agent and
-coordinator actors, and waits. A coordinator that dies is restarted by Ray; this driver then
-asks it to carry on (it reconciles with the venue and the journal first).
+starts a local one, deploys the model app on Serve unless it runs already, starts the
+coordinator actors (each hosting the agents), and waits. A coordinator that dies is restarted
+by Ray; this driver then asks it to carry on (it reconciles with the venue and the journal first).
 """
 
 from __future__ import annotations

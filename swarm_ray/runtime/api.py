@@ -58,8 +58,8 @@ def _reason(exc: BaseException) -> str:
 
 
 class Swarm:
-    """One swarm run: a coordinator actor per symbol (group), the four agent actors and the
-    model app on Serve, on the cluster at ``address`` (else ``RAY_ADDRESS``, else a local
+    """One swarm run: a coordinator actor per symbol (group), each hosting the four agents, and
+    the model app on Serve, on the cluster at ``address`` (else ``RAY_ADDRESS``, else a local
     cluster of ``num_cpus``). The config is checked when the object is built, before any
     connection; a mainnet config needs ``yes_mainnet=True``."""
 

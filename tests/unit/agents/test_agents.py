@@ -102,7 +102,8 @@ def test_the_agents_ask_every_model_in_one_request_per_cycle() -> None:
     assert failed == ()
     assert [[o.agent_id for o in ops] for ops in per_symbol] == [list(ROLES)] * 3
     assert all(o.model_version.startswith("v") for ops in per_symbol for o in ops)
-    assert agents.info()["risk_manager"] == {"calls": 1, "model_failures": 0}
+    info = agents.info()["risk_manager"]
+    assert info == {"calls": 1, "model_failures": 0, "model": "risk_manager", "model_version": "v2"}
 
 
 def test_models_too_slow_every_agent_votes_stand_aside_in_time() -> None:

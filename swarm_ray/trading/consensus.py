@@ -2,14 +2,17 @@
 
 score(a) = sum of weight_i * confidence_i over the agents voting for a. The top-scoring action
 wins when its share of the total score reaches the threshold and the agents that answered carry
-at least the quorum of the configured weight; otherwise the safe action applies. The risk
-manager's ``emergency_stop`` overrides everything, whatever the other votes say.
+at least the quorum of the configured weight. When the vote splits (below the threshold) the
+``no_consensus`` rule decides: the safe action, a wide quote, or the last action a vote carried;
+without a quorum (or without votes) the safe action applies. The risk manager's
+``emergency_stop`` overrides everything, whatever the other votes say.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
@@ -51,7 +54,15 @@ class ConsensusConfig(StrictModel):
     quorum: float = Field(
         0.5, gt=0, le=1, description="share of the configured weight that must answer"
     )
-    safe_action: Action = Field(Action.STAND_ASIDE, description="what applies without consensus")
+    safe_action: Action = Field(
+        Action.STAND_ASIDE, description="what applies without a quorum or without votes"
+    )
+    no_consensus: Literal["stand_aside", "quote_wide", "keep_quotes"] = Field(
+        "stand_aside",
+        description="when the vote splits below the threshold: stand_aside (the safe action), "
+        "quote_wide, or keep_quotes (keep quoting the last action a vote carried, re-centred "
+        "on the mid; the safe action until a vote has carried)",
+    )
 
     @field_validator("weights")
     @classmethod
@@ -118,11 +129,14 @@ def _tie_key(item: tuple[Action, float]) -> tuple[float, int, int]:
     return (-score, SAFETY_RANK[action], int(action))
 
 
-def decide(opinions: Iterable[Opinion], cfg: ConsensusConfig) -> Consensus:
+def decide(
+    opinions: Iterable[Opinion], cfg: ConsensusConfig, last_agreed: Action | None = None
+) -> Consensus:
     """The consensus of ``opinions`` (one per agent that answered in time) under ``cfg``.
 
     Opinions from agents without a configured weight are ignored; a second opinion from the
-    same agent is ignored too (the first one counts).
+    same agent is ignored too (the first one counts). ``last_agreed`` is the last action a vote
+    carried (not an emergency stop), which ``no_consensus: keep_quotes`` keeps.
     """
     weights = cfg.weights
     total = cfg.total_weight
@@ -159,5 +173,12 @@ def decide(opinions: Iterable[Opinion], cfg: ConsensusConfig) -> Consensus:
         reason = "consensus"
     # a non-risk agent voting emergency_stop has no override power: it is just a vote, and a
     # carried emergency_stop vote is honoured as such
-    action = winner if reason == "consensus" else cfg.safe_action
+    if reason == "consensus":
+        action = winner
+    elif reason == "below_threshold" and cfg.no_consensus == "quote_wide":
+        action = Action.QUOTE_WIDE
+    elif reason == "below_threshold" and cfg.no_consensus == "keep_quotes" and last_agreed:
+        action = last_agreed
+    else:
+        action = cfg.safe_action
     return Consensus(action, winner, share, confidence, responding, reason, named)

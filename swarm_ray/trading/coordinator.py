@@ -117,6 +117,7 @@ class SymbolCoordinator:
         self.metrics = metrics
         self.rules = exchange.symbol_rules(symbol)
         self.quoting = quoting or QuotingParams()
+        self.last_agreed: Action | None = None  # the last action a vote carried
         """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
         self.account = Account()
@@ -292,7 +293,11 @@ class SymbolCoordinator:
         cfg, sym = self.cfg, self.symbol
         snap, problems = self._snapshot, self._problems
         mid = inp.mid
-        cons = decide(opinions, cfg.consensus)
+        cons = decide(opinions, cfg.consensus, self.last_agreed)
+        if cons.reason == "consensus":
+            self.last_agreed = cons.action
+        elif cons.reason == "emergency_stop":
+            self.last_agreed = None  # after an emergency, only a new vote quotes again
         pnl = self.account.pnl(mid) if math.isfinite(mid) else 0.0
         equity = cfg.capital + pnl
         day = inp.time_ns // _DAY_NS

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from envs.actions import Action
 from swarm_ray.core.config import ConfigError, parse_config
@@ -161,3 +162,28 @@ def test_property_result_is_safe_or_a_carried_majority(votes) -> None:
         assert c.responding_weight >= CFG.quorum - 1e-9
     else:
         assert c.action is CFG.safe_action
+
+
+def test_no_consensus_rule_decides_a_split_vote_only() -> None:
+    split = [op("market_analyst", Action.QUOTE_TIGHT), op("risk_manager", Action.QUOTE_WIDE),
+             op("strategy_optimizer", Action.STAND_ASIDE)]  # fmt: skip
+    stand = decide(split, CFG, last_agreed=Action.SKEW_BUY)
+    assert (stand.action, stand.reason) == (Action.STAND_ASIDE, "below_threshold")
+    wide = ConsensusConfig(no_consensus="quote_wide")
+    assert decide(split, wide).action is Action.QUOTE_WIDE
+    keep = ConsensusConfig(no_consensus="keep_quotes")
+    kept = decide(split, keep, last_agreed=Action.SKEW_BUY)
+    assert (kept.action, kept.reason, kept.carried) == (Action.SKEW_BUY, "below_threshold", False)
+    # before any vote has carried, keep_quotes has nothing to keep: the safe action
+    assert decide(split, keep).action is Action.STAND_ASIDE
+    # without a quorum or without votes the rule does not apply: the safe action
+    lone = [op("market_analyst", Action.QUOTE_TIGHT)]
+    for cfg in (wide, keep):
+        assert decide(lone, cfg, Action.QUOTE_TIGHT).reason == "no_quorum"
+        assert decide(lone, cfg, Action.QUOTE_TIGHT).action is Action.STAND_ASIDE
+        assert decide([], cfg, Action.QUOTE_TIGHT).action is Action.STAND_ASIDE
+    # an emergency stop still overrides
+    stop = [op("market_analyst", Action.QUOTE_TIGHT), op("risk_manager", Action.EMERGENCY_STOP)]
+    assert decide(stop, keep, Action.QUOTE_TIGHT).action is Action.EMERGENCY_STOP
+    with pytest.raises(ValidationError, match="no_consensus"):
+        ConsensusConfig(no_consensus="hold")

@@ -28,6 +28,7 @@ COMMANDS: dict[str, str] = {
     "panel": "swarm_ray.commands.panel",
     "serve": "swarm_ray.commands.serve",
     "data": "swarm_ray.commands.data",
+    "tune-consensus": "swarm_ray.commands.tune_consensus",
 }
 
 

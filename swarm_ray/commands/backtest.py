@@ -75,20 +75,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace) -> int:
+def load_backtest_config(path: str, models_arg: str | None) -> Any:
+    """The backtest config at ``path`` with its model registry (``--models`` if given) made
+    absolute, so Ray tasks and Tune trials find it; a missing registry is an error naming it."""
     from swarm_ray.evaluation.backtest_config import BacktestConfig
+
+    cfg = load_config(resolve_path(path), BacktestConfig)
+    field = "--models" if models_arg else "models_dir"
+    models = storage_root().registry(models_arg or cfg.models_dir, field)
+    if models_arg and not models.is_dir():
+        raise ConfigError(f"--models: no model registry at {models}")
+    return cfg.model_copy(update={"models_dir": str(models)})
+
+
+def run(args: argparse.Namespace) -> int:
     from swarm_ray.evaluation.days import DataError
     from swarm_ray.evaluation.runner import run_backtest, run_in_process
 
-    cfg = load_config(resolve_path(args.config), BacktestConfig)
+    cfg = load_backtest_config(args.config, args.models)
     root = storage_root()
-    if args.models:
-        models = root.registry(args.models, "--models")
-        if not models.is_dir():
-            raise ConfigError(f"--models: no model registry at {models}")
-    else:
-        models = root.registry(cfg.models_dir, "models_dir")
-    cfg = cfg.model_copy(update={"models_dir": str(models)})  # absolute: Ray tasks get it
     out = root.local_path(args.out, "--out") if args.out else None
     executor = run_in_process
     if args.parallel:

@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from swarm_ray.core.config import ConfigError, load_config, resolve_path
+from swarm_ray.core.config import ConfigError, resolve_path
 from swarm_ray.core.storage import storage_root
 
 DEFAULT_CONFIG = "configs/backtest.yaml"
@@ -44,17 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from swarm_ray.commands._swarm import init_ray
-    from swarm_ray.evaluation.backtest_config import BacktestConfig
+    from swarm_ray.commands.backtest import load_backtest_config
     from swarm_ray.training.consensus import tune_consensus, write_tuned_config
 
-    cfg = load_config(resolve_path(args.config), BacktestConfig)
-    root = storage_root()
-    field = "--models" if args.models else "models_dir"
-    models = root.registry(args.models or cfg.models_dir, field)
-    if not models.is_dir():
-        raise ConfigError(f"{field}: no model registry at {models}")
-    cfg = cfg.model_copy(update={"models_dir": str(models)})  # absolute: the trials get it
-    out = root.local_path(args.out, "--out")
+    cfg = load_backtest_config(args.config, args.models)
+    out = storage_root().local_path(args.out, "--out")
     try:  # bad input fails before Ray starts
         cfg.tier(args.fees)
     except ValueError as exc:

@@ -8,7 +8,7 @@
 # env carries no secrets: for Binance, set BINANCE_API_KEY / BINANCE_API_SECRET (and
 # GROQ_API_KEY for LLM sentiment) in the environment of the cluster's nodes themselves (e.g. the
 # `ray start` environment or your orchestrator's secret store), never here. One coordinator
-# actor per symbol is spread over the nodes; all share the four agent actors and the Serve app.
+# actor per symbol (hosting the four agents) is spread over the nodes; all share the Serve app.
 # Journals and the paper account go under SWARM_RAY_STORAGE (see scripts/job_env.sh): a shared
 # file system on multi-node clusters, so a coordinator restarted elsewhere finds its journal and
 # `swarm-ray explain/kill-switch --config ...` with the same SWARM_RAY_STORAGE finds them too.

@@ -348,11 +348,12 @@ class Agents:
     ) -> None:
         self.cfg = cfg
         self.agents = {r: Agent(r, cfg, sentiment if r == MARKET_ANALYST else None) for r in roles}
-        models = [a.logic.model for a in self.agents.values()]
         if client is None and cfg.inference == "serve":
             client = ServeModelsClient(cfg.serve_app)
         elif client is None and cfg.inference == "local":
-            client = LocalModelsClient(cfg.models_dir, models)
+            client = LocalModelsClient(
+                cfg.models_dir, [a.logic.model for a in self.agents.values()]
+            )
         self.client = client
 
     async def opine(

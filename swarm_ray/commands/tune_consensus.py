@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from swarm_ray.core.config import ConfigError, resolve_path
+from swarm_ray.core.config import ConfigError
 from swarm_ray.core.storage import storage_root
 
 DEFAULT_CONFIG = "configs/backtest.yaml"
@@ -45,17 +45,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from swarm_ray.commands._swarm import init_ray
     from swarm_ray.commands.backtest import load_backtest_config
-    from swarm_ray.training.consensus import tune_consensus, write_tuned_config
+    from swarm_ray.training.consensus import check_inputs, tune_consensus, write_tuned_config
 
     cfg = load_backtest_config(args.config, args.models)
     out = storage_root().local_path(args.out, "--out")
-    try:  # bad input fails before Ray starts
-        cfg.tier(args.fees)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
-    for f in args.data:
-        if not resolve_path(f).is_file():
-            raise ConfigError(f"--data: {f}: file not found")
+    # bad input fails before Ray starts
+    check_inputs(cfg, args.data, args.fees, args.objective, args.num_samples)
     init_ray(args.address, num_cpus=args.num_cpus)
     try:
         evidence = tune_consensus(

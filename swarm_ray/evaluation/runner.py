@@ -59,8 +59,12 @@ def all_strategies() -> tuple[str, ...]:
     return (SWARM, *BASELINES, *POLICY_ROLES)
 
 
-def run_in_process(jobs: Sequence[Job], done: Callable[[Job], None]) -> list[DayRecord]:
-    cache: dict[str, Any] = {}
+def run_in_process(
+    jobs: Sequence[Job], done: Callable[[Job], None], cache: dict[str, Any] | None = None
+) -> list[DayRecord]:
+    """Run ``jobs`` here, one after another; ``cache`` (see ``run_job``) may be seeded, e.g.
+    with another swarm config under ``"swarm_config"``."""
+    cache = {} if cache is None else cache
     out = []
     for job in jobs:
         out.append(run_job(job, cache))

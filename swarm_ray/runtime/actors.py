@@ -25,11 +25,13 @@ from typing import Any
 import numpy as np
 import ray
 
+from envs.features import N_OBS
 from swarm_ray.agents.roles import Agents
 from swarm_ray.core.clock import LiveClock, SimulatedClock
 from swarm_ray.core.config import resolve_path
 from swarm_ray.core.roles import MARKET_ANALYST, ROLES
 from swarm_ray.exchanges import build_exchange
+from swarm_ray.features.analysis import N_FEATURES
 from swarm_ray.features.observation import WINDOW
 from swarm_ray.registry.observation import observation_spec
 from swarm_ray.runtime.config import SwarmConfig
@@ -215,7 +217,7 @@ class CoordinatorImpl:
         if self.agents.client is None:  # scripted votes: no model
             return dict.fromkeys(self.agents.agents, "scripted")
         requests = {
-            a.logic.model: np.zeros((1, 20 if r == MARKET_ANALYST else 15), dtype=np.float32)
+            a.logic.model: np.zeros((1, N_FEATURES if r == MARKET_ANALYST else N_OBS), np.float32)
             for r, a in self.agents.agents.items()
         }
         answers = await self.agents.client.predict_models(requests)

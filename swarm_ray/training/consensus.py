@@ -14,6 +14,7 @@ import math
 import tempfile
 from collections.abc import Sequence
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from swarm_ray.core.roles import ROLES
 from swarm_ray.evaluation.backtest_config import BacktestConfig
 from swarm_ray.trading.consensus import ConsensusConfig
 
-__all__ = ["OBJECTIVES", "tune_consensus", "write_tuned_config"]
+__all__ = ["OBJECTIVES", "check_inputs", "tune_consensus", "write_tuned_config"]
 
 OBJECTIVES = ("sharpe", "pnl")
 RULES = ("stand_aside", "quote_wide", "keep_quotes")
@@ -50,24 +51,34 @@ def score_consensus(
     fees: str,
 ) -> dict[str, Any]:
     """The whole-swarm backtest of ``files`` with ``consensus`` in place of the base's."""
-    from swarm_ray.evaluation.harness import SwarmSections, run_job
-    from swarm_ray.evaluation.runner import run_backtest
+    from swarm_ray.evaluation.harness import SwarmSections
+    from swarm_ray.evaluation.runner import run_backtest, run_in_process
 
     sections = SwarmSections.model_validate({**swarm_sections, "consensus": consensus})
-
-    def executor(jobs: Sequence[Any], done: Any) -> list[Any]:
-        cache: dict[str, Any] = {"swarm_config": sections}  # this trial's swarm
-        out = []
-        for job in jobs:
-            out.append(run_job(job, cache))
-            done(job)
-        return out
-
+    executor = partial(run_in_process, cache={"swarm_config": sections})  # this trial's swarm
     result = run_backtest(cfg, files, strategies=["swarm"], fees=fees, executor=executor)
     m = result.strategies["swarm"]
     figures = {k: m[k] for k in _FIGURES}
     figures["carried_share"] = m["swarm"]["carried_share"]
     return figures
+
+
+def check_inputs(
+    cfg: BacktestConfig, files: Sequence[str], fees: str | None, objective: str, num_samples: int
+) -> None:
+    """A ``ConfigError`` naming what is wrong with a tuning request (cheap: run it before Ray
+    starts)."""
+    if objective not in OBJECTIVES:
+        raise ConfigError(f"objective {objective!r} is not one of {list(OBJECTIVES)}")
+    if num_samples < 1:
+        raise ConfigError(f"num_samples must be at least 1, got {num_samples}")
+    try:
+        cfg.tier(fees)  # an unknown tier, naming the known ones
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    for f in files:
+        if not resolve_path(f).is_file():
+            raise ConfigError(f"--data: {f}: file not found")
 
 
 def tune_consensus(
@@ -88,16 +99,9 @@ def tune_consensus(
 
     from swarm_ray.evaluation.harness import SwarmSections
 
-    if objective not in OBJECTIVES:
-        raise ConfigError(f"objective {objective!r} is not one of {list(OBJECTIVES)}")
-    if num_samples < 1:
-        raise ConfigError(f"num_samples must be at least 1, got {num_samples}")
+    check_inputs(cfg, files, fees, objective, num_samples)
     tier = fees or cfg.fees
-    cfg.tier(tier)  # an unknown tier fails here, naming the known ones
     files = [str(resolve_path(f)) for f in files]
-    for f in files:
-        if not Path(f).is_file():
-            raise ConfigError(f"{f}: data file not found")
     swarm_path = resolve_path(cfg.swarm_config)
     sections = load_config(swarm_path, SwarmSections).model_dump(mode="json")
     base = ConsensusConfig.model_validate(sections["consensus"])

@@ -7,11 +7,16 @@ Every model of the registry is served through one interface:
 
       {"action": int, "action_name": str,
        "q_values": [...] (DQN policies) | "probabilities": [...] (market analysis),
-       "confidence": float in [0, 1], "model_version": str}
+       "confidence": float in [0, 1], "raw_confidence": float, "calibrated": bool,
+       "model_version": str}
 
-- policies: greedy action, confidence = softmax weight of the chosen Q-value (as
-  ``DQNPolicy.act_with_confidence``); the analyst: the most probable class (strong_sell ..
-  strong_buy), confidence = its probability.
+- policies: the greedy action; the analyst: the most probable class (strong_sell ..
+  strong_buy).
+- ``confidence``: with a calibration map in the model card (``swarm-ray calibrate``), the
+  calibrated probability that the vote beats its alternative (``swarm_ray.registry.calibration``)
+  and ``calibrated`` is true; without one, the raw value. ``raw_confidence``: the softmax weight
+  of the chosen Q-value (policies, as ``DQNPolicy.act_with_confidence``) or the class
+  probability (the analyst).
 """
 
 from __future__ import annotations
@@ -22,17 +27,22 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from pydantic import Field
 
 from envs.config import StrictModel
 
+if TYPE_CHECKING:
+    from swarm_ray.registry.calibration import Calibration
+
 POLICY_OUTPUT = "q_values"
 ANALYSIS_OUTPUT = "probabilities"
 # The part of a model card an operator needs to know what is being served.
-CARD_SUMMARY_KEYS = ("role", "reward", "created", "commit", "smoke", "ray", "torch")
+CARD_SUMMARY_KEYS = (
+    "role", "reward", "created", "commit", "smoke", "ray", "torch", "calibration"
+)  # fmt: skip
 
 
 class InvalidObservation(ValueError):
@@ -79,6 +89,7 @@ class ServedModel:
     card: dict[str, Any] = field(default_factory=dict, repr=False)
     observation_low: tuple[float, ...] | None = None
     observation_high: tuple[float, ...] | None = None
+    calibration: Calibration | None = field(default=None, repr=False)
 
     @property
     def observation_dim(self) -> int:
@@ -123,16 +134,22 @@ def build_answers(outputs: np.ndarray, model: ServedModel) -> list[dict[str, Any
         raise ModelUnavailable(f"{model.name} {model.version}: output is not finite")
     weights = _softmax(out) if model.output == POLICY_OUTPUT else out
     actions = out.argmax(axis=-1)
-    confidence = np.clip(weights[np.arange(len(actions)), actions], 0.0, 1.0)
+    raw = np.clip(weights[np.arange(len(actions)), actions], 0.0, 1.0)
+    cal = model.calibration
+    confidence = np.clip(cal.confidence(out, actions), 0.0, 1.0) if cal is not None else raw
     return [
         {
             "action": int(a),
             "action_name": model.action_names[a],
             model.output: row,
             "confidence": float(c),
+            "raw_confidence": float(r),
+            "calibrated": cal is not None,
             "model_version": model.version,
         }
-        for a, row, c in zip(actions.tolist(), out.tolist(), confidence.tolist(), strict=True)
+        for a, row, c, r in zip(
+            actions.tolist(), out.tolist(), confidence.tolist(), raw.tolist(), strict=True
+        )
     ]
 
 
@@ -250,6 +267,7 @@ def load_served_model(models_dir: str | Path, name: str, version: str | None = N
 
 
 def _served_policy(vdir: Path, card: dict[str, Any]) -> ServedModel:
+    from swarm_ray.registry.calibration import Calibration
     from swarm_ray.registry.policies import load_policy
 
     policy = load_policy(vdir)
@@ -265,6 +283,7 @@ def _served_policy(vdir: Path, card: dict[str, Any]) -> ServedModel:
         card=card,
         observation_low=tuple(float(x) for x in layout["low"]),
         observation_high=tuple(float(x) for x in layout["high"]),
+        calibration=Calibration.from_card(card),
     )
 
 
@@ -272,6 +291,7 @@ def _served_analysis(
     models_dir: str | Path, name: str, version: str, card: dict[str, Any]
 ) -> ServedModel:
     from swarm_ray.registry.analysis_model import load_analysis_model
+    from swarm_ray.registry.calibration import Calibration
 
     model = load_analysis_model(models_dir, name, version)
     return ServedModel(
@@ -283,6 +303,7 @@ def _served_analysis(
         output=ANALYSIS_OUTPUT,
         forward=model.predict_proba,
         card=card,
+        calibration=Calibration.from_card(card),
     )
 
 

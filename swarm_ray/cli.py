@@ -29,6 +29,7 @@ COMMANDS: dict[str, str] = {
     "serve": "swarm_ray.commands.serve",
     "data": "swarm_ray.commands.data",
     "tune-consensus": "swarm_ray.commands.tune_consensus",
+    "calibrate": "swarm_ray.commands.calibrate",
 }
 
 

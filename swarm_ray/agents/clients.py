@@ -42,14 +42,21 @@ class ServeModelsClient:
 
 class LocalModelsClient:
     """The same models loaded in this process (for runs without Serve, backtests and tests);
-    they answer exactly as the served models do."""
+    they answer exactly as the served models do (``calibrated=False``: with their raw
+    confidences, as before any calibration map, which is how ``swarm-ray calibrate`` replays)."""
 
-    def __init__(self, models_dir: str, names: tuple[str, ...] | list[str]) -> None:
+    def __init__(
+        self, models_dir: str, names: tuple[str, ...] | list[str], calibrated: bool = True
+    ) -> None:
+        from dataclasses import replace
+
         from serve.models import load_served_model
         from swarm_ray.core.config import resolve_path
 
         root = resolve_path(models_dir)
         self._models = {n: load_served_model(root, n) for n in names}
+        if not calibrated:
+            self._models = {n: replace(m, calibration=None) for n, m in self._models.items()}
         self.versions = {n: m.version for n, m in self._models.items()}
 
     async def predict_models(self, requests: dict[str, np.ndarray]) -> Answers:

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field, field_validator
@@ -26,6 +27,7 @@ from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
 from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
 from swarm_ray.core.roles import MARKET_ANALYST, ROLES
+from swarm_ray.features.outcomes import alternative
 from swarm_ray.trading.cycle import CycleInput
 from swarm_ray.trading.quoting import QuotingParams
 
@@ -75,6 +77,11 @@ class AgentConfig(StrictModel):
     risk_max_volatility_bps: float = Field(
         40.0, gt=0, description="risk manager votes stand_aside above this 1-bar volatility"
     )
+    unlikely_vote: Literal["alternative", "keep"] = Field(
+        "alternative",
+        description="a calibrated vote with p < 0.5 is cast for its alternative with 1 - p "
+        "(alternative), or left as the model voted (keep)",
+    )
     llm: LLMConfig = LLMConfig(enabled=False)
     quoting: QuotingParams = QuotingParams()
 
@@ -88,6 +95,25 @@ class AgentConfig(StrictModel):
 
 def _model_action(answer: dict[str, Any]) -> tuple[Action, float, str]:
     return Action(int(answer["action"])), float(answer["confidence"]), str(answer["model_version"])
+
+
+def _conf_text(answer: dict[str, Any]) -> str:
+    """``p=0.43`` for a calibrated confidence, ``raw 0.17`` for one without a calibration map."""
+    c = float(answer["confidence"])
+    return f"p={c:.2f}" if answer.get("calibrated") else f"raw {c:.2f}"
+
+
+def _likelier(
+    cfg: AgentConfig, action: Action, conf: float, answer: dict[str, Any], rationale: str
+) -> tuple[Action, float, str]:
+    """A calibrated vote more likely to lose than to beat its alternative (p < 0.5) is cast for
+    the alternative with 1 - p: standing aside instead of a trade, or the model's best trade
+    instead of standing aside (``unlikely_vote: alternative``). Raw confidences have no such
+    meaning and pass unchanged."""
+    if cfg.unlikely_vote == "keep" or not answer.get("calibrated") or conf >= 0.5:
+        return action, conf, rationale
+    alt = alternative(action, answer.get("q_values"))
+    return alt, 1.0 - conf, f"{rationale}; below 0.5, so it votes {alt.label} at {1 - conf:.2f}"
 
 
 def _bad_data(agent: str, inp: CycleInput) -> Opinion:
@@ -125,7 +151,8 @@ class RoleLogic:
         if answer is None:
             return _no_model(self.role, note)
         action, conf, version = _model_action(answer)
-        rationale = why or f"policy: {action.label} q-weight {conf:.2f}"
+        rationale = why or f"policy: {action.label} {_conf_text(answer)}"
+        action, conf, rationale = _likelier(self.cfg, action, conf, answer, rationale)
         return Opinion(self.role, action, conf, version, rationale)
 
 
@@ -166,7 +193,10 @@ class StrategyOptimizerLogic(RoleLogic):
         if answer is not None:
             q = self.cfg.quoting
             label = Action(int(answer["action"])).label
-            why = f"policy: {label} ({q.tight_bps:g}/{q.wide_bps:g} bps, {q.levels} lvl)"
+            why = (
+                f"policy: {label} {_conf_text(answer)} "
+                f"({q.tight_bps:g}/{q.wide_bps:g} bps, {q.levels} lvl)"
+            )
         return self.policy_opinion(inp, answer, note, why)
 
 
@@ -193,15 +223,26 @@ class MarketAnalystLogic(RoleLogic):
     def model_input(self, inp: CycleInput) -> tuple[float, ...]:
         return inp.analysis
 
-    def fuse(
-        self, probabilities: Sequence[float], sentiment: Sentiment | None
-    ) -> tuple[float, float]:
-        p = np.asarray(probabilities, dtype=np.float64)
-        d_net, c_net = float(p @ _CLASS_DIRECTION), float(p.max())
-        s, c_llm = (sentiment.score, sentiment.confidence) if sentiment else (0.0, 0.0)
+    def llm_confidence(self, sentiment: Sentiment | None) -> float:
+        """The LLM's calibrated confidence; 0 (no say) without a calibration map."""
+        cal = self.cfg.llm.calibration
+        if sentiment is None or sentiment.is_neutral or cal is None:
+            return 0.0
+        a, b = cal
+        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, a * sentiment.confidence + b))))
+
+    def fuse(self, answer: dict[str, Any], sentiment: Sentiment | None) -> tuple[float, float]:
+        """(direction, confidence) of the network's answer and the sentiment: the direction
+        weighs the network's expected class direction and the sentiment score by their
+        confidences, the confidence is the same weighting of the two calibrated confidences
+        (the network's served ``confidence``, the LLM's through ``llm.calibration``)."""
+        p = np.asarray(answer["probabilities"], dtype=np.float64)
+        d_net, c_net = float(p @ _CLASS_DIRECTION), float(answer["confidence"])
+        c_llm = self.llm_confidence(sentiment)
+        s = sentiment.score if sentiment is not None else 0.0
         w = c_net + c_llm
         if w <= 0:
-            return 0.0, 0.0
+            return d_net, 0.0
         return (c_net * d_net + c_llm * s) / w, (c_net * c_net + c_llm * c_llm) / w
 
     def opinion(
@@ -215,22 +256,21 @@ class MarketAnalystLogic(RoleLogic):
             return _bad_data(self.role, inp)
         if answer is None:
             return _no_model(self.role, note)
-        direction, conf = self.fuse(answer["probabilities"], sentiment)
+        direction, conf = self.fuse(answer, sentiment)
         lean = self.cfg.analyst_lean
         action = (
             Action.SKEW_BUY if direction > lean
             else Action.SKEW_SELL if direction < -lean
             else Action.QUOTE_TIGHT
         )  # fmt: skip
-        llm = (
-            f", llm {sentiment.score:+.2f}@{sentiment.confidence:.2f}"
-            if sentiment and not sentiment.is_neutral
-            else ", llm neutral"
-        )
-        why = (
-            f"net {answer['action_name']} p={answer['confidence']:.2f}{llm} -> dir {direction:+.2f}"
-        )
+        llm = ", llm neutral"
+        if sentiment and not sentiment.is_neutral:
+            say = "" if self.cfg.llm.calibration else " (uncalibrated: no say)"
+            llm = f", llm {sentiment.score:+.2f}@{sentiment.confidence:.2f}{say}"
+        why = f"net {answer['action_name']} {_conf_text(answer)}{llm} -> dir {direction:+.2f}"
         conf = min(1.0, max(0.0, conf))
+        if answer.get("calibrated"):
+            action, conf, why = _likelier(self.cfg, action, conf, answer, why)
         return Opinion(self.role, action, conf, str(answer["model_version"]), why)
 
 

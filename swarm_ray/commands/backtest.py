@@ -106,7 +106,7 @@ def run(args: argparse.Namespace) -> int:
         result = _tick(cfg, args)
         return _finish(result, cfg, args, out)
     try:
-        with _progress(quiet=args.json) as step:
+        with progress_bar(quiet=args.json) as step:
             result = run_backtest(
                 cfg,
                 args.data,
@@ -165,7 +165,7 @@ def _finish(result: Any, cfg: Any, args: argparse.Namespace, out: Any) -> int:
     return 0
 
 
-class _progress:
+class progress_bar:
     """A progress bar over strategy-days (nothing with --json)."""
 
     def __init__(self, quiet: bool) -> None:

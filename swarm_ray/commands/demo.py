@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
         ray.shutdown()
     with Journal(jpath, read_only=True) as j:
         summary = j.summary(cfg.symbols[0])
+        agents = j.agent_records(cfg.symbols[0])
         orders = j.orders(symbol=cfg.symbols[0])
         explained = j.explain_order(orders[-1].client_order_id) if orders else None
     cycles = len(history)
@@ -110,7 +111,9 @@ def run(args: argparse.Namespace) -> int:
     ]
     report = write_swarm_report(
         out, history, summary, title="swarm-ray demo", threshold=cfg.consensus.threshold,
-        explained=explained, notes=notes,
+        explained=explained, notes=notes, agents=agents,
+        track=f"{cfg.track.horizon_bars} bars, maker {cfg.track.maker_bps:g} bps, "
+              f"taker {cfg.track.taker_bps:g} bps",
     )  # fmt: skip
     last = history[-1] if history else {}
     console.print(

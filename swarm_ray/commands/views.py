@@ -168,6 +168,38 @@ def status_lines(statuses: Mapping[str, Mapping[str, Any]]) -> list[str]:
     return lines
 
 
+# ----------------------------------------------------------------------------- track records
+
+
+def track_records(statuses: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
+    """Each agent's votes scored in hindsight, summed over every symbol of ``statuses``:
+    ``{agent: {"scored", "hit_rate", "mean_confidence"}}`` (agents with a scored vote only)."""
+    sums: dict[str, list[float]] = {}
+    for st in statuses.values():
+        for s in (st.get("symbols") or {}).values():
+            for agent, t in (s.get("track") or {}).items():
+                n = t.get("scored") or 0
+                if n:
+                    acc = sums.setdefault(agent, [0, 0.0, 0.0])
+                    acc[0] += n
+                    acc[1] += n * t["hit_rate"]
+                    acc[2] += n * t["mean_confidence"]
+    return {
+        a: {"scored": n, "hit_rate": hits / n, "mean_confidence": conf / n}
+        for a, (n, hits, conf) in sorted(sums.items(), key=lambda kv: _role_rank(kv[0]))
+    }
+
+
+def track_text(track: Mapping[str, Mapping[str, float]]) -> str:
+    """``hindsight: risk_manager 0.47 at p 0.55 (n 120) ...``: each agent's hit rate against
+    the confidence it stated."""
+    parts = [
+        f"{a} {t['hit_rate']:.2f} at p {t['mean_confidence']:.2f} (n {int(t['scored'])})"
+        for a, t in track.items()
+    ]
+    return "hindsight: " + "  ".join(parts)
+
+
 # ----------------------------------------------------------------------------- votes
 
 
@@ -247,6 +279,7 @@ class _StatusTable:
         self.rows, self.errors = _rows(statuses)
         self.title = title
         self.codes = _agent_codes(a for r in self.rows for a in r.votes)
+        self.track = track_records(statuses)
         days = {_utc(r.time_ns, "%Y-%m-%d") for r in self.rows if r.time_ns}
         self.one_day = days.pop() if len(days) == 1 else None
 
@@ -323,6 +356,8 @@ class _StatusTable:
             yield table
             if any(c.key == "votes" for c in cols):
                 yield from self._legend(form)
+            if self.track:
+                yield Text(_cut(track_text(self.track), width), style="dim")
             if not notes_width:
                 pad = max(len(r.symbol) for r in self.rows)
                 for r in self.rows:

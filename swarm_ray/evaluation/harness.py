@@ -272,6 +272,8 @@ def paper_venue(
 
 
 def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
+    """The whole swarm on the job's day; ``cache["keep_opinions"]`` keeps every cycle's
+    opinions in the record."""
     from swarm_ray.evaluation.swarm_backtest import SwarmDay, run_swarm_day
 
     day = job.day
@@ -280,7 +282,12 @@ def _run_swarm(job: Job, cache: dict[str, Any]) -> DayRecord:
     exchange = paper_venue(job.sizes, job.tier, trading.capital, {"klines": files})
     start_ns = (day.first_open_ms + 60_000) * 1_000_000
     return run_swarm_day(
-        SwarmDay(day.symbol, exchange, start_ns, day.n_bars), trading, agents, spec, clients
+        SwarmDay(day.symbol, exchange, start_ns, day.n_bars),
+        trading,
+        agents,
+        spec,
+        clients,
+        keep_opinions=bool(cache.get("keep_opinions")),
     )
 
 

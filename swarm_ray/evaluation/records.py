@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from swarm_ray.core.domain import Opinion
+
 __all__ = ["DayRecord", "FillTable"]
 
 
@@ -90,6 +92,8 @@ class DayRecord:
     """Swarm only: whether each cycle's vote carried (reached the threshold with a quorum)."""
     votes: tuple[dict[str, str], ...] = ()
     """Swarm only: each cycle's votes, agent -> action."""
+    opinions: tuple[tuple[Opinion, ...], ...] = ()
+    """Swarm only, when asked for: each cycle's opinions with the inputs their models saw."""
     bid: np.ndarray | None = None
     """(T,) the best bid quoted for bar t (nan: none), for plots."""
     ask: np.ndarray | None = None

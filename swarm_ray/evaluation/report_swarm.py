@@ -78,6 +78,8 @@ def write_swarm_report(
     threshold: float,
     explained: dict[str, Any] | None = None,
     notes: Sequence[str] = (),
+    agents: Sequence[dict[str, Any]] = (),
+    track: str = "",
 ) -> Path:
     """Write ``report.md`` and its PNGs into ``out``; returns the report's path."""
     out = Path(out)
@@ -129,6 +131,8 @@ def write_swarm_report(
     ]
     if timeouts:
         lines += ["Agents missing from votes:", "", _table(timeouts, ("agent", "cycles")), ""]
+    if agents:
+        lines += _agents_section(agents, track)
     lines += [
         "## Plots",
         "",
@@ -154,6 +158,33 @@ def write_swarm_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _fmt(x: Any, spec: str) -> str:
+    return "-" if x is None else format(x, spec)
+
+
+def _agents_section(agents: Sequence[dict[str, Any]], track: str) -> list[str]:
+    """Each agent's votes, agreement and track record in hindsight (``journal.agent_records``)."""
+    lines = [
+        "## Agents",
+        "",
+        "Each vote's confidence is the calibrated probability that it beats its alternative "
+        "(trade vs stand aside); a vote below 0.5 is cast for the alternative. In hindsight "
+        f"({track}) each scored vote won (1), lost (0) or tied (0.5) against its alternative; "
+        "a calibrated agent's hit rate matches the confidence it stated.",
+        "",
+        "| agent | votes | agreed with carried | scored | hit rate | stated confidence | "
+        "mean edge of its action (bps, net of fees) | models |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
+    for a in agents:
+        lines.append(
+            f"| {a['agent_id']} | {a['voted']} | {_fmt(a['agreement'], '.0%')} | {a['scored']} "
+            f"| {_fmt(a['hit_rate'], '.3f')} | {_fmt(a['scored_confidence'], '.3f')} "
+            f"| {_fmt(a['mean_edge_bps'], '+.2f')} | {', '.join(a['model_versions'])} |"
+        )
+    return [*lines, ""]
 
 
 def _json(x: Any) -> str:

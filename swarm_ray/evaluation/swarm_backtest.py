@@ -19,7 +19,7 @@ import numpy as np
 from swarm_ray.agents.clients import LocalModelsClient, ModelsClient
 from swarm_ray.agents.roles import AgentConfig, Agents
 from swarm_ray.core.clock import SimulatedClock
-from swarm_ray.core.domain import Side
+from swarm_ray.core.domain import Opinion, Side
 from swarm_ray.core.roles import ROLES
 from swarm_ray.evaluation.records import DayRecord, FillTable
 from swarm_ray.exchanges import build_exchange
@@ -61,11 +61,13 @@ def run_swarm_day(
     spec: ObservationSpec,
     clients: ModelsClient | None = None,
     name: str = "swarm",
+    keep_opinions: bool = False,
 ) -> DayRecord:
-    """Trade one day with the whole swarm; what it did, as a ``DayRecord``."""
+    """Trade one day with the whole swarm; what it did, as a ``DayRecord`` (with every cycle's
+    opinions when ``keep_opinions``)."""
     clients = clients or model_clients(agents_cfg.models_dir)
     agents = Agents(agents_cfg, client=clients)
-    return asyncio.run(_run(day, trading, agents_cfg, spec, agents, name))
+    return asyncio.run(_run(day, trading, agents_cfg, spec, agents, name, keep_opinions))
 
 
 async def _run(
@@ -75,6 +77,7 @@ async def _run(
     spec: ObservationSpec,
     agents: Agents,
     name: str,
+    keep_opinions: bool,
 ) -> DayRecord:
     clock = SimulatedClock(day.start_ns)
     exchange = build_exchange(day.exchange, clock=clock)
@@ -85,6 +88,7 @@ async def _run(
         )
         coord.reconcile()
         summaries: list[CycleSummary] = []
+        kept: list[tuple[Opinion, ...]] = []
         # the last cycle only settles the day: at the last bar's close, where the replay ends
         end_ns = exchange.replay_end_ns(day.symbol)
         for k in range(day.n_bars + 1):
@@ -92,16 +96,24 @@ async def _run(
             inp = coord.prepare()
             (opinions,), failed = await agents.opine([inp])
             summaries.append(coord.act(inp, opinions, no_model=failed))
+            if keep_opinions and k < day.n_bars:
+                kept.append(tuple(opinions))
         fills = journal.fills(day.symbol)
     finally:
         journal.close()
         close = getattr(exchange, "close", None)
         if close is not None:
             close()
-    return _record(name, day, summaries, fills)
+    return _record(name, day, summaries, fills, tuple(kept))
 
 
-def _record(name: str, day: SwarmDay, summaries: list[CycleSummary], fills: list) -> DayRecord:
+def _record(
+    name: str,
+    day: SwarmDay,
+    summaries: list[CycleSummary],
+    fills: list,
+    opinions: tuple[tuple[Opinion, ...], ...] = (),
+) -> DayRecord:
     mid = np.array([s.mid for s in summaries], dtype=np.float64)
     equity = np.array([s.pnl for s in summaries], dtype=np.float64)
     position = np.array([s.position for s in summaries], dtype=np.float64)
@@ -127,6 +139,7 @@ def _record(name: str, day: SwarmDay, summaries: list[CycleSummary], fills: list
         decisions=tuple(s.action for s in body),
         carried=tuple(s.carried for s in body),
         votes=tuple(dict(s.votes) for s in body),
+        opinions=opinions,
         bid=np.array([max(s.bids) if s.bids else np.nan for s in body]),
         ask=np.array([min(s.asks) if s.asks else np.nan for s in body]),
     )

@@ -84,6 +84,9 @@ class CycleRecord:
     latency_ms: float | None = None
     inventory: float | None = None
     pnl: float | None = None
+    hindsight: tuple[tuple[int, str, float, float], ...] = ()
+    """Earlier votes of this run and symbol scored in hindsight, written with this cycle:
+    ``(cycle, agent_id, label, edge_bps)`` (``trading.track``)."""
 
     def __post_init__(self) -> None:
         if self.cycle < 0:

@@ -15,8 +15,9 @@ from typing import Any
 
 from swarm_ray.core.domain import Action, Fill, Order, OrderStatus, OrderType, Side
 
-SCHEMA_VERSION = 1
-"""Kept in SQLite's ``user_version``; a journal of another version is refused, not guessed at."""
+SCHEMA_VERSION = 2
+"""Kept in SQLite's ``user_version``; a journal of another version is refused, not guessed at
+(one written by version 1 is migrated when opened for writing: ``MIGRATIONS``)."""
 
 GLOBAL_SCOPE = "*"
 """The ``scope`` of a kill-switch event or stop request that covers every symbol."""
@@ -52,6 +53,8 @@ CREATE TABLE opinions (
     model_version TEXT,
     rationale     TEXT,
     features      BLOB,
+    hindsight     REAL,
+    edge_bps      REAL,
     PRIMARY KEY (cycle_id, agent_id)
 ) WITHOUT ROWID;
 CREATE TABLE decisions (
@@ -126,6 +129,20 @@ CREATE TABLE stop_acks (
     PRIMARY KEY (stop_id, symbol)
 ) WITHOUT ROWID;
 """
+
+MIGRATIONS: dict[int, tuple[str, ...]] = {
+    # 1 -> 2: the votes' outcome in hindsight (the agents' track records)
+    1: (
+        "ALTER TABLE opinions ADD COLUMN hindsight REAL",
+        "ALTER TABLE opinions ADD COLUMN edge_bps REAL",
+    ),
+}
+"""Statements that bring a journal of version ``k`` to ``k + 1``."""
+
+SCORE_OPINION = (
+    "UPDATE opinions SET hindsight = ?, edge_bps = ? WHERE agent_id = ? AND cycle_id = "
+    "(SELECT id FROM cycles WHERE run_id = ? AND symbol = ? AND cycle = ?)"
+)
 
 INSERT_CYCLE = (
     "INSERT INTO cycles (run_id, symbol, cycle, time_ns, mid, best_bid, best_ask, data_problems,"

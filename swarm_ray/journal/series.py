@@ -119,20 +119,26 @@ class SeriesQueries:
     def agent_records(self, symbol: str) -> list[dict[str, Any]]:
         """Each agent's record on ``symbol`` over every journaled cycle: how often it answered,
         timed out or failed, how often its vote was the action the swarm carried, its mean
-        confidence, and the model versions that answered for it."""
+        confidence, the model versions that answered for it, and its votes scored in hindsight
+        (``trading.track``): how many, the share that beat their alternative (ties half), the
+        mean confidence they were cast with, and the mean edge of their action in bps."""
         rows = self._conn.execute(
             "SELECT o.agent_id, count(*), sum(o.outcome = 'voted'), sum(o.outcome = 'timeout'),"
             " sum(o.outcome = 'failed'), avg(CASE WHEN o.outcome = 'voted' THEN o.confidence END),"
             " sum(o.outcome = 'voted' AND d.reason IN (?, ?)),"
             " sum(o.outcome = 'voted' AND d.reason IN (?, ?) AND o.action = d.voted_action),"
-            " group_concat(DISTINCT o.model_version)"
+            " group_concat(DISTINCT o.model_version),"
+            " count(o.hindsight), avg(o.hindsight),"
+            " avg(CASE WHEN o.hindsight IS NOT NULL THEN o.confidence END), avg(o.edge_bps)"
             " FROM opinions o JOIN cycles c ON c.id = o.cycle_id"
             " LEFT JOIN decisions d ON d.cycle_id = c.id WHERE c.symbol = ?"
             " GROUP BY o.agent_id ORDER BY o.agent_id",
             (*CARRIED_REASONS, *CARRIED_REASONS, symbol),
         ).fetchall()
         out = []
-        for agent, n, voted, timeouts, failed, conf, carried, agreed, versions in rows:
+        for row in rows:
+            agent, n, voted, timeouts, failed, conf, carried, agreed, versions = row[:9]
+            scored, hit_rate, scored_conf, edge = row[9:]
             out.append(
                 {
                     "agent_id": agent,
@@ -146,6 +152,10 @@ class SeriesQueries:
                     "agreed_with_carried": agreed or 0,
                     "agreement": (agreed or 0) / carried if carried else None,
                     "model_versions": sorted(v for v in (versions or "").split(",") if v),
+                    "scored": scored or 0,
+                    "hit_rate": hit_rate,
+                    "scored_confidence": scored_conf,
+                    "mean_edge_bps": edge,
                 }
             )
         return out

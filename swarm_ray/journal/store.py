@@ -42,8 +42,10 @@ acknowledges it; emergency requests come first.
 ## Schema version
 
 The version (``SCHEMA_VERSION``) is kept in SQLite's ``user_version``. A new or empty file
-opened for writing gets the current schema. A file of another version, or with tables and no
-version, raises :class:`JournalSchemaError`; there is no migration.
+opened for writing gets the current schema. An older version with a migration
+(``schema.MIGRATIONS``) is migrated when opened for writing; opened read-only it is refused
+until then. A newer version, an older one without a migration, or a file with tables and no
+version raises :class:`JournalSchemaError`.
 
 ## Threading
 
@@ -86,8 +88,10 @@ from swarm_ray.journal.schema import (
     INSERT_DECISION,
     INSERT_INTENT,
     INSERT_OPINION,
+    MIGRATIONS,
     SCHEMA,
     SCHEMA_VERSION,
+    SCORE_OPINION,
     action_label,
     dec_text,
     scores_json,
@@ -196,6 +200,18 @@ class Journal(JournalQueries):
                 f"{self.path}: journal schema version {version} is newer than this code's "
                 f"({SCHEMA_VERSION}); use the swarm-ray version that wrote it"
             )
+        if version != 0 and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
+            if self.read_only:
+                raise JournalSchemaError(
+                    f"{self.path}: journal schema version {version} is older than this code's "
+                    f"({SCHEMA_VERSION}); open it for writing once (swarm-ray run) to migrate"
+                )
+            with self._tx():
+                for v in range(version, SCHEMA_VERSION):
+                    for statement in MIGRATIONS[v]:
+                        self._conn.execute(statement)
+                self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+            return
         if version != 0:
             raise JournalSchemaError(
                 f"{self.path}: journal schema version {version} is older than this code's "
@@ -288,6 +304,12 @@ class Journal(JournalQueries):
                     )  # fmt: skip
                 if intents:
                     self._insert_intents(conn, intents, record.cycle)
+                if record.hindsight:
+                    conn.executemany(
+                        SCORE_OPINION,
+                        [(label, edge, agent, self.run_id, record.symbol, cycle)
+                         for cycle, agent, label, edge in record.hindsight],
+                    )  # fmt: skip
         except sqlite3.IntegrityError as exc:
             if "cycles.run_id, cycles.symbol, cycles.cycle" in str(exc):
                 raise JournalError(

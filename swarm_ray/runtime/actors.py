@@ -207,6 +207,7 @@ class CoordinatorImpl:
         self.agents.set_quoting(new)
         for c in self.coords.values():
             c.quoting = new
+            c.track.set_table(new.table())
         result = {"params": new.model_dump(), "metrics": metrics}
         self.retunes.append(result)
         return result
@@ -296,6 +297,7 @@ class CoordinatorImpl:
                 "kill_switch": self.journal.kill_switch(s) is not None if self.started else None,
                 "reconciled": c.reconciled,
                 "quoting": c.quoting.model_dump(),
+                "track": c.track.summary(),
             }
         return out
 

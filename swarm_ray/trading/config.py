@@ -7,6 +7,7 @@ from pydantic import Field
 from swarm_ray.core.config import StrictModel
 from swarm_ray.trading.consensus import ConsensusConfig
 from swarm_ray.trading.risk import RiskLimits
+from swarm_ray.trading.track import TrackConfig
 
 
 class CycleConfig(StrictModel):
@@ -43,3 +44,4 @@ class TradingConfig(StrictModel):
     cycle: CycleConfig = CycleConfig()
     consensus: ConsensusConfig = ConsensusConfig()
     risk: RiskLimits = RiskLimits()
+    track: TrackConfig = TrackConfig()

@@ -45,6 +45,7 @@ from swarm_ray.trading.consensus import decide
 from swarm_ray.trading.cycle import CycleInput, CycleSummary
 from swarm_ray.trading.quoting import QuoteLadder, QuotingParams, diff_orders, ladder
 from swarm_ray.trading.risk import RiskState, check
+from swarm_ray.trading.track import ScoredVote, TrackRecords
 
 __all__ = ["Account", "SymbolCoordinator"]
 
@@ -120,6 +121,9 @@ class SymbolCoordinator:
         self.last_agreed: Action | None = None  # the last action a vote carried
         """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
+        self.track = TrackRecords(cfg.track, self.quoting.table())
+        """Every agent's votes scored in hindsight (their track records)."""
+        self._scored: list[ScoredVote] = []
         self.account = Account()
         self.cycle_no = (journal.last_cycle(symbol) or 0) + 1
         self.peak_equity = cfg.capital
@@ -216,6 +220,7 @@ class SymbolCoordinator:
             problems.append(f"market data unavailable: {exc}")
         try:
             self._refresh_bars(now_ns)
+            self._scored = self.track.resolve(self.window.bars())
         except ExchangeError as exc:
             problems.append(f"bars unavailable: {exc}")
         mid = snap.mid if snap is not None else math.nan
@@ -361,8 +366,11 @@ class SymbolCoordinator:
             latency_ms=latency_ms,
             inventory=self.account.quantity,
             pnl=pnl,
+            hindsight=tuple((v.cycle, v.agent_id, v.label, v.edge_bps) for v in self._scored),
         )
         self.journal.record_cycle(record, intents)
+        self._scored = []
+        self.track.add(self.cycle_no, inp.time_ns, mid, opinions)
         if verdict.trip_kill_switch:
             self.journal.trip_kill_switch(sym, "; ".join(verdict.reasons), actor="risk_gate")
             tripped = True

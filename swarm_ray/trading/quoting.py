@@ -49,6 +49,10 @@ class QuotingParams(StrictModel):
             reduce_size=self.reduce_size,
         )
 
+    def table(self) -> list[tuple[float, float, int]]:
+        """(bid distance, ask distance, market direction) of each env action, in bps."""
+        return action_table(SimpleNamespace(actions=self.action_config()))
+
 
 @dataclass(frozen=True, slots=True)
 class DesiredOrder:
@@ -101,9 +105,7 @@ def ladder(
         math.isfinite(mid) and mid > 0
     ):
         return QuoteLadder(action)
-    bid_d, ask_d, direction = action_table(SimpleNamespace(actions=params.action_config()))[
-        int(action)
-    ]
+    bid_d, ask_d, direction = params.table()[int(action)]
     dmid = Decimal(repr(mid))
     if direction != 0:
         side = Side.BUY if direction > 0 else Side.SELL

@@ -114,6 +114,7 @@ def test_a_run_started_elsewhere_journals_under_the_storage_root_on_both_nodes(
     data.update(models_dir=str(ROOT / "models"))
     data["agents"]["inference"] = "local"
     data["consensus"]["threshold"] = 0.5  # quote from the first cycles: orders to explain
+    data["agents"]["unlikely_vote"] = "keep"  # the models' own votes, which quote
     paper = data["exchange"]["paper"]
     paper["state_path"] = None  # one state file per process; resolved like the journal
     paper["symbols"] = {symbols[0]: {"klines": [kline_day("19"), kline_day("20")]}} | {

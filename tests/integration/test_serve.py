@@ -179,18 +179,26 @@ def test_post_answers_as_the_policy_loaded_directly(app, name: str) -> None:
         )
         assert r.status_code == 200, r.text
         body = r.json()
-        assert set(body) == {"action", "action_name", "q_values", "confidence", "model_version"}
+        assert set(body) == {"action", "action_name", "q_values", "confidence",
+                             "raw_confidence", "calibrated", "model_version"}  # fmt: skip
         assert body["action"] == actions[i]
         assert body["action_name"] == ACTION_NAMES[actions[i]]
         np.testing.assert_allclose(body["q_values"], q[i], rtol=1e-5, atol=1e-6)
+        # v1 has no calibration map: its confidence is the raw q-weight
+        assert body["calibrated"] is False and body["raw_confidence"] == body["confidence"]
         assert body["confidence"] == pytest.approx(confidence[i], rel=1e-5)
         assert body["model_version"] == "v1"
 
 
 def test_post_to_the_analyst_returns_class_probabilities(app) -> None:
+    from swarm_ray.registry.calibration import Calibration
+
     model = load_analysis_model(app.registry)
+    cal = Calibration.from_card(model.card)
+    assert cal is not None  # the shipped analyst is calibrated
     x = observations(3, 20, seed=7)
     p = model.predict_proba(x)
+    calibrated = cal.confidence(p, p.argmax(axis=1))
     for i, row in enumerate(x):
         body = requests.post(
             f"{app.url}/models/market_analyst", json={"observation": row.tolist()}, timeout=10
@@ -198,7 +206,9 @@ def test_post_to_the_analyst_returns_class_probabilities(app) -> None:
         assert body["action"] == int(p[i].argmax())
         assert body["action_name"] == model.classes[body["action"]]
         np.testing.assert_allclose(body["probabilities"], p[i], rtol=1e-5, atol=1e-7)
-        assert body["confidence"] == pytest.approx(float(p[i].max()), rel=1e-5)
+        assert body["raw_confidence"] == pytest.approx(float(p[i].max()), rel=1e-5)
+        assert body["calibrated"] is True
+        assert body["confidence"] == pytest.approx(float(calibrated[i]), rel=1e-5)
         assert 0.0 <= body["confidence"] <= 1.0
 
 

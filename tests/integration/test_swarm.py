@@ -41,6 +41,7 @@ def swarm_config(tmp: Path, symbol: str, **sections: Any) -> SwarmConfig:
     paper["state_path"] = str(tmp / f"{symbol}.sqlite")
     paper["symbols"] = {symbol: {"klines": [kline_day("19"), kline_day("20")]}}
     data["consensus"]["weights"] = ANALYST_ONLY
+    data["agents"]["unlikely_vote"] = "keep"  # the analyst's own votes: these test mechanics
     for key, value in sections.items():
         data[key] = {**data[key], **value} if isinstance(data.get(key), dict) else value
     return parse_config(SwarmConfig, data)

@@ -41,6 +41,11 @@ class LLMConfig(StrictModel):
     """Cap on the pause after 429s and failures (doubling from 1 s, or Retry-After)."""
     base_url: str | None = None
     """API root override (fakes, proxies), e.g. http://127.0.0.1:8081."""
+    calibration: tuple[float, float] | None = None
+    """(a, b) of ``p = 1 / (1 + exp(-(a * confidence + b)))``: the LLM's confidence as the
+    probability its direction is right, fitted on a recorded history of its answers. Without
+    it the sentiment is fetched and shown in the analyst's rationale but counts for nothing in
+    the vote: an uncalibrated confidence has no meaning beside the models' calibrated ones."""
 
     @field_validator("base_url")
     @classmethod

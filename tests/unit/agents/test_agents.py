@@ -50,20 +50,30 @@ def test_risk_manager_rules_come_before_its_policy() -> None:
     assert risk.opinion(cycle(volatility_bps=50.0), ANSWER).action is Action.STAND_ASIDE
 
 
-def test_analyst_fuses_network_and_sentiment_by_confidence() -> None:
+def test_analyst_fuses_network_and_calibrated_sentiment_by_confidence() -> None:
+    probs = [0.0, 0.0, 0.2, 0.3, 0.5]  # d_net = 0.15 + 0.5 = 0.65
+    answer = {"probabilities": probs, "action": 4, "action_name": "strong_buy",
+              "confidence": 0.5, "calibrated": True, "model_version": "v1"}  # fmt: skip
+    bear = Sentiment("BTCUSDT", -1.0, 0.5)
+    # without a calibration map the LLM has no say: the network's direction and confidence
     analyst = make_logic("market_analyst", CFG)
     assert isinstance(analyst, MarketAnalystLogic)
-    probs = [0.0, 0.0, 0.2, 0.3, 0.5]  # d_net = 0.15 + 0.5 = 0.65, c_net = 0.5
-    assert analyst.fuse(probs, None) == pytest.approx((0.65, 0.5))
-    bear = Sentiment("BTCUSDT", -1.0, 0.5)
-    d, c = analyst.fuse(probs, bear)  # (0.5*0.65 - 0.5*1) / 1 ; (0.25 + 0.25) / 1
+    assert analyst.fuse(answer, None) == pytest.approx((0.65, 0.5))
+    assert analyst.fuse(answer, bear) == pytest.approx((0.65, 0.5))
+    op = analyst.opinion(cycle(), answer, sentiment=bear)
+    assert op.action is Action.SKEW_BUY and "uncalibrated: no say" in op.rationale
+    assert "p=0.50" in op.rationale
+    # calibrated (a=0, b=0: p = 0.5): it weighs in like the network
+    cal = CFG.model_copy(update={"llm": CFG.llm.model_copy(update={"calibration": (0.0, 0.0)})})
+    analyst = make_logic("market_analyst", cal)
+    d, c = analyst.fuse(answer, bear)  # (0.5*0.65 - 0.5*1) / 1 ; (0.25 + 0.25) / 1
     assert (d, c) == pytest.approx((-0.175, 0.5))
-    answer = {"probabilities": probs, "action": 4, "action_name": "strong_buy",
-              "confidence": 0.5, "model_version": "v1"}  # fmt: skip
-    assert analyst.opinion(cycle(), answer).action is Action.SKEW_BUY
     assert analyst.opinion(cycle(), answer, sentiment=bear).action is Action.SKEW_SELL
     flat = {**answer, "probabilities": [0.1, 0.2, 0.4, 0.2, 0.1]}
     assert analyst.opinion(cycle(), flat).action is Action.QUOTE_TIGHT
+    # an uncalibrated answer says so in the rationale
+    raw = {k: v for k, v in answer.items() if k != "calibrated"}
+    assert "raw 0.50" in analyst.opinion(cycle(), raw).rationale
 
 
 def test_an_agents_votes_carry_the_features_its_model_saw() -> None:
@@ -117,3 +127,26 @@ def test_models_too_slow_every_agent_votes_stand_aside_in_time() -> None:
     # the risk manager's hard rules still speak without a model
     (ops,), _ = asyncio.run(agents.opine([cycle(drawdown=0.2)]))
     assert ops[ROLES.index("risk_manager")].action is Action.EMERGENCY_STOP
+
+
+def test_a_calibrated_vote_below_even_odds_is_cast_for_its_alternative() -> None:
+    """p < 0.5 says the vote more likely loses to its alternative: the agent votes that."""
+    execution = make_logic("execution_agent", CFG)
+    trade = {"action": 1, "action_name": "quote_tight", "q_values": [0.0, 1.0, 0.5, 0, 0, 0, 0],
+             "confidence": 0.4, "calibrated": True, "model_version": "v2"}  # fmt: skip
+    op = execution.opinion(cycle(), trade)
+    assert op.action is Action.STAND_ASIDE and op.confidence == pytest.approx(0.6)
+    assert "policy: quote_tight p=0.40; below 0.5, so it votes stand_aside" in op.rationale
+    aside = {**trade, "action": 0, "q_values": [2.0, 0.1, 0.5, 0, 0, 0, 0], "confidence": 0.3}
+    op = execution.opinion(cycle(), aside)
+    assert op.action is Action.QUOTE_WIDE and op.confidence == pytest.approx(0.7)  # its best
+    assert execution.opinion(cycle(), {**trade, "confidence": 0.7}).action is Action.QUOTE_TIGHT
+    # a raw confidence means nothing of the kind: the model's vote stands
+    raw = {**trade, "confidence": 0.2, "calibrated": False}
+    assert execution.opinion(cycle(), raw).action is Action.QUOTE_TIGHT
+    # the analyst's alternative to a trade is standing aside
+    analyst = make_logic("market_analyst", CFG)
+    unsure = {"probabilities": [0.1, 0.2, 0.4, 0.2, 0.1], "action": 2, "action_name": "hold",
+              "confidence": 0.45, "calibrated": True, "model_version": "v1"}  # fmt: skip
+    op = analyst.opinion(cycle(), unsure)
+    assert op.action is Action.STAND_ASIDE and op.confidence == pytest.approx(0.55)

@@ -168,6 +168,20 @@ def test_status_table_at_80_columns_fits_and_cuts_no_symbol_action_or_mid():
     assert notes and "volatility" not in eth  # the notes go under the table at 80 columns
 
 
+def test_status_table_shows_each_agents_hindsight_over_every_symbol():
+    btc, eth = _symbol("BTCUSDT"), _symbol("ETHUSDT", mid=2650.5)
+    btc["track"] = {
+        "risk_manager": {"scored": 30, "hit_rate": 0.4, "mean_confidence": 0.55},
+        "market_analyst": {"scored": 0, "hit_rate": None, "mean_confidence": None},
+    }
+    eth["track"] = {"risk_manager": {"scored": 10, "hit_rate": 0.8, "mean_confidence": 0.51}}
+    lines = _render(status_table(_swarms(btc, eth)))
+    (line,) = [x for x in lines if x.startswith("hindsight:")]
+    # 40 votes scored: (30 * 0.4 + 10 * 0.8) / 40 = 0.5 won, stated (30 * .55 + 10 * .51) / 40
+    assert line == "hindsight: risk_manager 0.50 at p 0.54 (n 40)"
+    assert not [x for x in _render(status_table(_swarms(_symbol()))) if "hindsight" in x]
+
+
 def test_status_table_on_a_wide_console_shows_every_column_full_votes_and_notes():
     statuses = _swarms(_symbol(risk_reasons=("volatility 42.1 bps > cut-off 30.0",)))
     lines = _render(status_table(statuses), width=250)

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
 from envs.data.klines import KLINE_COLUMNS, load_klines
 from swarm_ray.cli import main
@@ -125,8 +126,13 @@ def test_baselines_reproduce_evaluate_day_by_day(cfg) -> None:
 def test_other_price_scale_trades_sizes_worth_the_same_notional(cfg, tmp_path) -> None:
     for d in ("17", "18"):
         scaled_copy(day(d), tmp_path / f"XRPUSDT-1m-2024-08-{d}.csv", 40_000.0)
+    # the models' own votes (not turned by their calibration) quote: sizes are what is tested
+    swarm = yaml.safe_load((PROJECT_ROOT / "configs" / "paper.yaml").read_text())
+    swarm["agents"]["unlikely_vote"] = "keep"
+    (tmp_path / "swarm.yaml").write_text(yaml.safe_dump(swarm))
+    quoting = cfg.model_copy(update={"swarm_config": str(tmp_path / "swarm.yaml")})
     res = run_backtest(
-        cfg, [tmp_path / "XRPUSDT-1m-2024-08-18.csv"], strategies=["fixed_spread", "swarm"]
+        quoting, [tmp_path / "XRPUSDT-1m-2024-08-18.csv"], strategies=["fixed_spread", "swarm"]
     )
     size = res.sizes["XRPUSDT"]["order_size"]
     price = res.sizes["XRPUSDT"]["reference_price"]

@@ -316,7 +316,10 @@ def test_shipped_registry_holds_only_json_and_checked_safetensors() -> None:
     from swarm_ray.registry.files import sha256_of
 
     files = [f for f in MODELS.rglob("*") if f.is_file()]
-    assert files and {f.suffix for f in files} == {".json", ".safetensors"}
+    # JSON, the weights, and reliability diagrams (PNG: read by people, never loaded)
+    assert files and {f.suffix for f in files} == {".json", ".safetensors", ".png"}
+    for png in (f for f in files if f.suffix == ".png"):
+        assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     cards = sorted(MODELS.glob("*/v*/model_card.json"))
     assert len(cards) == 7
     for path in cards:

@@ -130,12 +130,43 @@ def test_policy_answers_are_greedy_with_softmax_confidence() -> None:
     answers = build_answers(q, fake_model(version="v7"))
     assert [a["action"] for a in answers] == [1, 0]
     assert answers[0]["action_name"] == "x"
-    assert set(answers[0]) == {"action", "action_name", "q_values", "confidence", "model_version"}
+    assert set(answers[0]) == {"action", "action_name", "q_values", "confidence",
+                               "raw_confidence", "calibrated", "model_version"}  # fmt: skip
     assert answers[0]["q_values"] == [0.0, 2.0, 1.0, -1.0]
     expected = math.exp(2) / sum(math.exp(v) for v in (0, 2, 1, -1))
-    assert answers[0]["confidence"] == pytest.approx(expected)
+    assert answers[0]["confidence"] == pytest.approx(expected)  # no calibration map: raw
+    assert answers[0]["raw_confidence"] == answers[0]["confidence"]
+    assert answers[0]["calibrated"] is False
     assert answers[1]["model_version"] == "v7"
     assert all(isinstance(a["action"], int) and isinstance(a["confidence"], float) for a in answers)
+
+
+def test_a_calibration_map_turns_each_vote_into_its_probability_of_beating_the_alternative():
+    """A vote to trade is mapped by its Q-margin over standing aside, a vote to stand aside by
+    its margin over the model's best way to trade, each side by its own logistic map."""
+    from dataclasses import replace
+
+    from swarm_ray.registry.calibration import Calibration
+
+    cal = Calibration(
+        score="q_margin",
+        maps={"active": (1.0, 0.0), "passive": (0.0, math.log(0.8 / 0.2))},
+        horizon=5, fees="regular", maker_bps=2.0, taker_bps=5.0,
+    )  # fmt: skip
+    model = replace(fake_model(), calibration=cal)
+    q = np.array([[0.0, 2.0, 1.0, -1.0], [3.0, 0.0, 0.5, 0.0]])
+    trade, aside = build_answers(q, model)
+    assert trade["action"] == 1 and trade["calibrated"] is True
+    assert trade["confidence"] == pytest.approx(1 / (1 + math.exp(-2.0)))  # margin 2 over 0
+    assert trade["raw_confidence"] == pytest.approx(
+        math.exp(2) / sum(math.exp(v) for v in (0, 2, 1, -1))
+    )
+    assert aside["action"] == 0 and aside["confidence"] == pytest.approx(0.8)
+    # the card form round-trips, and a malformed map is refused naming the key
+    assert Calibration.from_card({"calibration": cal.to_card()}) == cal
+    assert Calibration.from_card({}) is None
+    with pytest.raises(ValueError, match=r"calibration.*maps"):
+        Calibration.from_card({"calibration": {"kind": "platt", "score": "q_margin"}})
 
 
 def test_analysis_answers_are_the_most_probable_class_with_its_probability() -> None:

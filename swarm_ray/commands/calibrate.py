@@ -1,0 +1,73 @@
+"""``swarm-ray calibrate``: fit each model's calibrated confidence on validation days, check it
+on held-out days, and write the map and its reliability into the model cards."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from swarm_ray.core.config import ConfigError
+
+DEFAULT_CONFIG = "configs/backtest.yaml"
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "calibrate",
+        help="fit the models' calibrated confidences on validation days",
+        description=(
+            "Replay --data with the whole swarm (models in this process), score every model "
+            "vote by whether it beat its alternative (trade vs stand aside) over --horizon bars "
+            "at the fee tier, fit one logistic map per model and side, and measure its "
+            "reliability on --data and on the held-out --check days. Writes the map, the "
+            "figures and reliability.png into each role's newest registry version: Serve and "
+            "the agents then answer with the calibrated probability."
+        ),
+    )
+    p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (fees, sizes, ...)")
+    p.add_argument("--data", nargs="+", required=True, metavar="FILE",
+                   help="days to fit on (validation days: not trained on)")  # fmt: skip
+    p.add_argument("--check", nargs="*", default=[], metavar="FILE",
+                   help="held-out days to measure the fitted map on")  # fmt: skip
+    p.add_argument("--fees", help="fee tier the outcomes pay (default: the config's)")
+    p.add_argument("--horizon", type=int, default=5, help="bars to the mid fills are marked to")
+    p.add_argument("--models", metavar="DIR", help="model registry (default: the config's)")
+    p.add_argument("--dry-run", action="store_true", help="print the figures, write nothing")
+    p.add_argument("--json", action="store_true", help="print the figures as one JSON object")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from swarm_ray.commands.backtest import load_backtest_config, progress_bar
+    from swarm_ray.evaluation.days import DataError
+    from swarm_ray.training.calibrate import calibrate_models, summary_line
+
+    cfg = load_backtest_config(args.config, args.models)
+    if args.horizon < 1:
+        raise ConfigError(f"--horizon: {args.horizon} bars; give at least 1")
+    try:
+        with progress_bar(quiet=args.json) as step:
+            report = calibrate_models(
+                cfg,
+                args.data,
+                args.check,
+                fees=args.fees,
+                horizon=args.horizon,
+                write=not args.dry_run,
+                progress=step,
+            )
+    except (DataError, ValueError) as exc:
+        raise ConfigError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    print(f"calibrated at {report['fees']}, {report['horizon_bars']} bars; "
+          f"fit on {', '.join(report['fit_days'])}; "
+          f"checked on {', '.join(report['check_days']) or 'nothing'}")  # fmt: skip
+    for name, entry in report["models"].items():
+        print("  " + summary_line(name, entry))
+        if "plot" in entry:
+            print(f"    {entry['plot']}")
+    if args.dry_run:
+        print("dry run: no model card written")
+    return 0

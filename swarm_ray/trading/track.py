@@ -1,0 +1,157 @@
+"""Each agent's track record: its votes scored in hindsight, as calibration scores them.
+
+A vote cast at a cycle waits until the market has shown what it would have earned: the bar its
+quotes would have rested in (the bar opening at the next bar boundary, or at the cycle's own
+time on a boundary) and the mid ``horizon_bars`` later (the close of the bar opening
+``horizon_bars - 1`` bars after it). Then ``features.outcomes`` scores it against its
+alternative (a trade against standing aside; standing aside against quote_tight, since a vote
+does not carry the model's ranking): 1 won, 0 lost, 0.5 a tie. Votes the agents cast without
+their model (bad data, a model that did not answer) are not scored.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from pydantic import Field
+
+from envs.actions import Action
+from swarm_ray.core.config import StrictModel
+from swarm_ray.core.domain import Opinion
+from swarm_ray.core.instruments import Kline
+from swarm_ray.features.outcomes import OutcomeParams, action_edges, alternative, vote_label
+
+__all__ = ["AgentTrack", "ScoredVote", "TrackConfig", "TrackRecords"]
+
+BAR_MS = 60_000
+UNSCORED = ("none",)
+"""Opinion versions that are not a judgement: the safe vote of an agent without its model."""
+
+
+class TrackConfig(StrictModel):
+    """How the agents' votes are scored in hindsight (their track records)."""
+
+    horizon_bars: int = Field(5, ge=1, le=240, description="bars to the mid fills are marked to")
+    maker_bps: float = Field(2.0, ge=-10, le=100, description="maker fee the hindsight pays")
+    taker_bps: float = Field(5.0, ge=0, le=100, description="taker fee of reduce_* votes")
+
+
+@dataclass(frozen=True)
+class ScoredVote:
+    cycle: int
+    agent_id: str
+    label: float
+    """1 beat its alternative, 0 lost to it, 0.5 a tie."""
+    edge_bps: float
+    """What the vote's action would have earned, bps of the mid, net of fees."""
+    confidence: float
+
+
+@dataclass
+class AgentTrack:
+    """One agent's running record."""
+
+    scored: int = 0
+    hits: float = 0.0
+    confidence: float = 0.0
+    edge_bps: float = 0.0
+
+    def add(self, v: ScoredVote) -> None:
+        self.scored += 1
+        self.hits += v.label
+        self.confidence += v.confidence
+        self.edge_bps += v.edge_bps
+
+    def as_dict(self) -> dict[str, float | int | None]:
+        n = self.scored
+        return {
+            "scored": n,
+            "hit_rate": self.hits / n if n else None,
+            "mean_confidence": self.confidence / n if n else None,
+            "mean_edge_bps": self.edge_bps / n if n else None,
+        }
+
+
+@dataclass
+class _Pending:
+    cycle: int
+    rest_open_ms: int
+    mid: float
+    votes: list[tuple[str, Action, float]] = field(default_factory=list)
+
+
+class TrackRecords:
+    """Votes waiting for their outcome, and every agent's record so far."""
+
+    def __init__(self, cfg: TrackConfig, table: Sequence[tuple[float, float, int]]) -> None:
+        self.cfg = cfg
+        self.params = OutcomeParams(
+            horizon=cfg.horizon_bars,
+            maker_bps=cfg.maker_bps,
+            taker_bps=cfg.taker_bps,
+            table=tuple(table),
+        )
+        self._pending: deque[_Pending] = deque(maxlen=4 * 240)
+        self.agents: dict[str, AgentTrack] = {}
+
+    def set_table(self, table: Sequence[tuple[float, float, int]]) -> None:
+        """New quoting distances (a re-tune): later votes are scored with them."""
+        self.params = OutcomeParams(
+            horizon=self.params.horizon,
+            maker_bps=self.params.maker_bps,
+            taker_bps=self.params.taker_bps,
+            table=tuple(table),
+        )
+
+    def add(self, cycle: int, time_ns: int, mid: float, opinions: Iterable[Opinion]) -> None:
+        """The votes of a cycle, to score once their bars have closed."""
+        if not (mid > 0):
+            return
+        votes = [
+            (o.agent_id, o.action, o.confidence)
+            for o in opinions
+            if o.model_version not in UNSCORED and not o.rationale.startswith("bad data")
+        ]
+        if votes:
+            t_ms = time_ns // 1_000_000
+            rest = -(-t_ms // BAR_MS) * BAR_MS  # the next bar boundary (this one if on it)
+            self._pending.append(_Pending(cycle, rest, mid, votes))
+
+    def resolve(self, bars: Sequence[Kline]) -> list[ScoredVote]:
+        """Score every pending vote whose bars are in ``bars`` (the coordinator's window)."""
+        if not self._pending or not bars:
+            return []
+        by_open = {b.open_time_ms: b for b in bars}
+        h = self.params.horizon
+        out: list[ScoredVote] = []
+        while self._pending:
+            p = self._pending[0]
+            rest = by_open.get(p.rest_open_ms)
+            later = by_open.get(p.rest_open_ms + (h - 1) * BAR_MS)
+            if later is None:
+                if bars[-1].open_time_ms < p.rest_open_ms + (h - 1) * BAR_MS:
+                    break  # not yet closed: neither are the votes after it
+                self._pending.popleft()  # a gap in the bars: this vote cannot be scored
+                continue
+            self._pending.popleft()
+            if rest is None:
+                continue
+            (edges,) = action_edges(
+                self.params, [p.mid], [float(rest.high)], [float(rest.low)], [float(later.close)]
+            )
+            if not np.isfinite(edges).all():
+                continue
+            for agent, action, conf in p.votes:
+                alt = alternative(action)
+                label = vote_label(edges, action, alt)
+                a = Action.STAND_ASIDE if action is Action.EMERGENCY_STOP else action
+                v = ScoredVote(p.cycle, agent, label, float(edges[int(a)]), conf)
+                self.agents.setdefault(agent, AgentTrack()).add(v)
+                out.append(v)
+        return out
+
+    def summary(self) -> dict[str, dict[str, float | int | None]]:
+        return {a: t.as_dict() for a, t in sorted(self.agents.items())}

@@ -112,6 +112,8 @@ def run(args: argparse.Namespace) -> int:
     report = write_swarm_report(
         out, history, summary, title="swarm-ray demo", threshold=cfg.consensus.threshold,
         explained=explained, notes=notes, agents=agents,
+        hindsight=status["symbols"][cfg.symbols[0]].get("hindsight_edges"),
+        fees=(cfg.track.maker_bps, cfg.track.taker_bps),
         track=f"{cfg.track.horizon_bars} bars, maker {cfg.track.maker_bps:g} bps, "
               f"taker {cfg.track.taker_bps:g} bps",
     )  # fmt: skip

@@ -468,7 +468,9 @@ def explain_view(
             )
             gate = "allowed" if d["risk_allowed"] else "blocked"
             lines += _field("risk gate", "; ".join([gate, *(d.get("risk_reasons") or [])]), width)
-            lines += _field("decision", d["action"], width)
+            ladder = d.get("ladder_bps")
+            blend = f", ladder bid -{ladder[0]:.2f} / ask +{ladder[1]:.2f} bps" if ladder else ""
+            lines += _field("decision", d["action"] + blend, width)
         opinions = sorted(
             explanation.get("opinions") or [], key=lambda v: _role_rank(v["agent_id"])
         )

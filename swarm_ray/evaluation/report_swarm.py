@@ -80,6 +80,8 @@ def write_swarm_report(
     notes: Sequence[str] = (),
     agents: Sequence[dict[str, Any]] = (),
     track: str = "",
+    hindsight: dict[str, Any] | None = None,
+    fees: tuple[float, float] | None = None,
 ) -> Path:
     """Write ``report.md`` and its PNGs into ``out``; returns the report's path."""
     out = Path(out)
@@ -128,6 +130,7 @@ def write_swarm_report(
         "",
         _table(reasons, ("consensus outcome", "cycles")),
         "",
+        *_why(history, hindsight, fees, track),
     ]
     if timeouts:
         lines += ["Agents missing from votes:", "", _table(timeouts, ("agent", "cycles")), ""]
@@ -158,6 +161,47 @@ def write_swarm_report(
     path = out / "report.md"
     path.write_text("\n".join(lines) + "\n")
     return path
+
+
+def _why(
+    history: Sequence[dict[str, Any]],
+    hindsight: dict[str, Any] | None,
+    fees: tuple[float, float] | None,
+    track: str,
+) -> list[str]:
+    """Why the swarm quoted or stood aside: how often the vote carried, and what each action
+    would have earned in hindsight against the fee."""
+    n = len(history)
+    carried = sum(1 for h in history if h.get("carried"))
+    quoted = sum(1 for h in history if h.get("bids") or h.get("asks"))
+    lines = [
+        f"The vote carried in {carried} of {n} cycles ({carried / n:.0%}); the swarm quoted in "
+        f"{quoted} ({quoted / n:.0%}).",
+        "",
+    ]
+    if not hindsight or not hindsight.get("cycles"):
+        return lines
+    maker, taker = fees or (float("nan"), float("nan"))
+    lines += [
+        f"Why: what each action would have earned per cycle in hindsight ({track}), averaged "
+        f"over {hindsight['cycles']} cycles; the votes' confidences estimate the chance of "
+        "beating standing aside (0) from the same yardstick. Quotes pay the maker fee "
+        f"({maker:g} bps) on each fill, `reduce_*` the taker fee ({taker:g} bps).",
+        "",
+        "| action | edge per cycle (bps of the mid, net of fees) |",
+        "|---|---|",
+    ]
+    trades = {a: e for a, e in hindsight.items() if a not in ("cycles", "stand_aside")}
+    lines += [f"| stand_aside | {0.0:+.3f} |"]
+    lines += [f"| {action} | {edge:+.3f} |" for action, edge in trades.items()]
+    best = max((e, a) for a, e in trades.items())
+    verdict = (
+        f"Every way to trade lost to standing aside on average; the best, {best[1]}, by "
+        f"{-best[0]:.3f} bps per cycle."
+        if best[0] <= 0
+        else f"{best[1]} would have earned {best[0]:+.3f} bps per cycle on average."
+    )
+    return [*lines, "", verdict, ""]
 
 
 def _fmt(x: Any, spec: str) -> str:

@@ -231,7 +231,8 @@ class JournalQueries(SeriesQueries):
         "SELECT c.id, c.run_id, c.symbol, c.cycle, c.time_ns, c.mid, c.best_bid, c.best_ask,"
         " c.data_problems, c.latency_ms, c.inventory, c.pnl, d.action, d.voted_action,"
         " d.consensus_share, d.winning_score, d.responding_weight, d.scores, d.reason,"
-        " d.risk_allowed, d.risk_reasons FROM cycles c LEFT JOIN decisions d ON d.cycle_id = c.id"
+        " d.risk_allowed, d.risk_reasons, d.ladder"
+        " FROM cycles c LEFT JOIN decisions d ON d.cycle_id = c.id"
     )
 
     @staticmethod
@@ -248,6 +249,7 @@ class JournalQueries(SeriesQueries):
                 "reason": r[18],
                 "risk_allowed": bool(r[19]),
                 "risk_reasons": json.loads(r[20]),
+                "ladder_bps": json.loads(r[21]) if r[21] else None,
             }
         return {
             "id": r[0],

@@ -60,6 +60,8 @@ class DecisionRecord:
     """The risk gate's reasons for changing or blocking the voted action."""
     scores: Mapping[Action | str, float] = field(default_factory=dict)
     """Weighted score per action (``Action`` or its label)."""
+    ladder: tuple[float, float] | None = None
+    """A ladder vote's (bid, ask) distances from the mid in bps (``vote_on: ladder``)."""
 
 
 @dataclass(frozen=True, slots=True)

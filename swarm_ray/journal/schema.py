@@ -67,7 +67,8 @@ CREATE TABLE decisions (
     scores            TEXT NOT NULL DEFAULT '{}',
     reason            TEXT NOT NULL DEFAULT '',
     risk_allowed      INTEGER NOT NULL,
-    risk_reasons      TEXT NOT NULL DEFAULT '[]'
+    risk_reasons      TEXT NOT NULL DEFAULT '[]',
+    ladder            TEXT
 );
 CREATE TABLE orders (
     client_order_id   TEXT PRIMARY KEY,
@@ -131,10 +132,12 @@ CREATE TABLE stop_acks (
 """
 
 MIGRATIONS: dict[int, tuple[str, ...]] = {
-    # 1 -> 2: the votes' outcome in hindsight (the agents' track records)
+    # 1 -> 2: the votes' outcome in hindsight (the agents' track records), a ladder vote's
+    # distances
     1: (
         "ALTER TABLE opinions ADD COLUMN hindsight REAL",
         "ALTER TABLE opinions ADD COLUMN edge_bps REAL",
+        "ALTER TABLE decisions ADD COLUMN ladder TEXT",
     ),
 }
 """Statements that bring a journal of version ``k`` to ``k + 1``."""
@@ -154,8 +157,8 @@ INSERT_OPINION = (
 )
 INSERT_DECISION = (
     "INSERT INTO decisions (cycle_id, action, voted_action, consensus_share, winning_score,"
-    " responding_weight, scores, reason, risk_allowed, risk_reasons)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " responding_weight, scores, reason, risk_allowed, risk_reasons, ladder)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 )
 INSERT_INTENT = (
     "INSERT INTO orders (client_order_id, run_id, cycle, symbol, side, order_type, time_in_force,"

@@ -300,7 +300,8 @@ class Journal(JournalQueries):
                         (cycle_id, d.action.label, action_label(d.voted_action), d.consensus_share,
                          d.winning_score, d.responding_weight,
                          scores_json(d.scores), d.reason,
-                         int(d.risk_allowed), json.dumps(list(d.risk_reasons))),
+                         int(d.risk_allowed), json.dumps(list(d.risk_reasons)),
+                         json.dumps(list(d.ladder)) if d.ladder else None),
                     )  # fmt: skip
                 if intents:
                     self._insert_intents(conn, intents, record.cycle)

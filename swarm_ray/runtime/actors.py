@@ -298,6 +298,7 @@ class CoordinatorImpl:
                 "reconciled": c.reconciled,
                 "quoting": c.quoting.model_dump(),
                 "track": c.track.summary(),
+                "hindsight_edges": c.track.action_edges(),
             }
         return out
 

@@ -6,11 +6,16 @@ at least the quorum of the configured weight. When the vote splits (below the th
 ``no_consensus`` rule decides: the safe action, a wide quote, or the last action a vote carried;
 without a quorum (or without votes) the safe action applies. The risk manager's
 ``emergency_stop`` overrides everything, whatever the other votes say.
+
+With ``vote_on: ladder`` the votes to quote (``quote_tight``, ``quote_wide``, ``skew_*``) count
+as one side: when its score carries, the ladder's bid and ask distances are the means of the
+quoting votes' distances weighted by weight x confidence, so a skew voted with more confidence
+moves the ladder further; the action recorded is the top-scoring quoting action.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -21,7 +26,10 @@ from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
 from swarm_ray.core.roles import RISK_MANAGER, ROLES
 
-__all__ = ["ROLES", "SAFETY_RANK", "Consensus", "ConsensusConfig", "decide"]
+__all__ = ["QUOTING", "ROLES", "SAFETY_RANK", "Consensus", "ConsensusConfig", "decide"]
+
+QUOTING = frozenset({Action.QUOTE_TIGHT, Action.QUOTE_WIDE, Action.SKEW_BUY, Action.SKEW_SELL})
+"""Actions that rest quotes on both sides: the ones ``vote_on: ladder`` blends."""
 
 
 # Lower is safer; ties between equal scores go to the safer action so the outcome is
@@ -62,6 +70,12 @@ class ConsensusConfig(StrictModel):
         description="when the vote splits below the threshold: stand_aside (the safe action), "
         "quote_wide, or keep_quotes (keep quoting the last action a vote carried, re-centred "
         "on the mid; the safe action until a vote has carried)",
+    )
+    vote_on: Literal["action", "ladder"] = Field(
+        "action",
+        description="action: the top-scoring action carries; ladder: the votes to quote count "
+        "as one side and, when it carries, the ladder's distances are their weight x "
+        "confidence weighted means",
     )
 
     @field_validator("weights")
@@ -118,6 +132,8 @@ class Consensus:
     """``consensus``, ``emergency_stop``, ``no_quorum``, ``below_threshold`` or ``no_votes``."""
     scores: Mapping[str, float] = field(default_factory=dict)
     """score by action name, for the journal and the dashboard."""
+    ladder: tuple[float, float] | None = None
+    """``vote_on: ladder``: the carried ladder's (bid, ask) distances from the mid, in bps."""
 
     @property
     def carried(self) -> bool:
@@ -129,15 +145,35 @@ def _tie_key(item: tuple[Action, float]) -> tuple[float, int, int]:
     return (-score, SAFETY_RANK[action], int(action))
 
 
+def _blend(
+    seen: Mapping[str, Opinion], weights: Mapping[str, float], table: Sequence[tuple]
+) -> tuple[float, float] | None:
+    """Weight x confidence weighted mean (bid, ask) distances of the votes to quote."""
+    total = bid = ask = 0.0
+    for agent, op in seen.items():
+        if op.action in QUOTING:
+            w = weights[agent] * op.confidence
+            b, a, _ = table[int(op.action)]
+            total, bid, ask = total + w, bid + w * b, ask + w * a
+    return (bid / total, ask / total) if total > 0 else None
+
+
 def decide(
-    opinions: Iterable[Opinion], cfg: ConsensusConfig, last_agreed: Action | None = None
+    opinions: Iterable[Opinion],
+    cfg: ConsensusConfig,
+    last_agreed: Action | None = None,
+    table: Sequence[tuple[float, float, int]] | None = None,
 ) -> Consensus:
     """The consensus of ``opinions`` (one per agent that answered in time) under ``cfg``.
 
     Opinions from agents without a configured weight are ignored; a second opinion from the
     same agent is ignored too (the first one counts). ``last_agreed`` is the last action a vote
-    carried (not an emergency stop), which ``no_consensus: keep_quotes`` keeps.
+    carried (not an emergency stop), which ``no_consensus: keep_quotes`` keeps. ``table``: each
+    action's (bid, ask, direction) in bps (``QuotingParams.table()``), which ``vote_on:
+    ladder`` needs.
     """
+    if cfg.vote_on == "ladder" and table is None:
+        raise ValueError("consensus.vote_on: ladder needs the quoting table")
     weights = cfg.weights
     total = cfg.total_weight
     seen: dict[str, Opinion] = {}
@@ -161,7 +197,19 @@ def decide(
         )  # fmt: skip
     if not seen:
         return Consensus(cfg.safe_action, None, 0.0, 0.0, 0.0, "no_votes", named)
-    winner, best = min(scores.items(), key=_tie_key)
+    ladder = None
+    if cfg.vote_on == "ladder" and any(a in QUOTING for a in scores):
+        # the votes to quote are one side, named after its top-scoring action
+        quoting = {a: s for a, s in scores.items() if a in QUOTING}
+        top = min(quoting.items(), key=_tie_key)[0]
+        sides = {a: s for a, s in scores.items() if a not in QUOTING}
+        sides[top] = sum(quoting.values())
+        winner, best = min(sides.items(), key=_tie_key)
+        if winner in QUOTING:
+            assert table is not None
+            ladder = _blend(seen, weights, table)
+    else:
+        winner, best = min(scores.items(), key=_tie_key)
     share = best / score_sum if score_sum > 0 else 0.0
     resp_w = sum(weights[a] for a in seen)
     confidence = best / resp_w if resp_w > 0 else 0.0
@@ -175,7 +223,8 @@ def decide(
     # carried emergency_stop vote is honoured as such
     if reason == "consensus":
         action = winner
-    elif reason == "below_threshold" and cfg.no_consensus == "quote_wide":
+        return Consensus(action, winner, share, confidence, responding, reason, named, ladder)
+    if reason == "below_threshold" and cfg.no_consensus == "quote_wide":
         action = Action.QUOTE_WIDE
     elif reason == "below_threshold" and cfg.no_consensus == "keep_quotes" and last_agreed:
         action = last_agreed

@@ -119,6 +119,7 @@ class SymbolCoordinator:
         self.rules = exchange.symbol_rules(symbol)
         self.quoting = quoting or QuotingParams()
         self.last_agreed: Action | None = None  # the last action a vote carried
+        self.last_ladder: tuple[float, float] | None = None  # and its blended ladder
         """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
         self.track = TrackRecords(cfg.track, self.quoting.table())
@@ -298,11 +299,14 @@ class SymbolCoordinator:
         cfg, sym = self.cfg, self.symbol
         snap, problems = self._snapshot, self._problems
         mid = inp.mid
-        cons = decide(opinions, cfg.consensus, self.last_agreed)
+        cons = decide(opinions, cfg.consensus, self.last_agreed, self.quoting.table())
+        distances = cons.ladder
         if cons.reason == "consensus":
-            self.last_agreed = cons.action
+            self.last_agreed, self.last_ladder = cons.action, cons.ladder
         elif cons.reason == "emergency_stop":
-            self.last_agreed = None  # after an emergency, only a new vote quotes again
+            self.last_agreed = self.last_ladder = None  # only a new vote quotes again
+        elif cons.reason == "below_threshold" and cfg.consensus.no_consensus == "keep_quotes":
+            distances = self.last_ladder  # the ladder agreed last, with its action
         pnl = self.account.pnl(mid) if math.isfinite(mid) else 0.0
         equity = cfg.capital + pnl
         day = inp.time_ns // _DAY_NS
@@ -327,9 +331,10 @@ class SymbolCoordinator:
         if verdict.cancel_all or snap is None:
             want = QuoteLadder(verdict.action)
         else:
+            blend = distances if verdict.action is cons.action else None
             want = ladder(
                 verdict.action, mid, snap.best_bid, snap.best_ask, self.quoting,
-                self.rules, verdict.max_buy, verdict.max_sell,
+                self.rules, verdict.max_buy, verdict.max_sell, blend,
             )  # fmt: skip
         open_orders = self._open_orders()
         diff = diff_orders(want, open_orders, cfg.cycle.order_tolerance_ticks, self.rules)
@@ -350,6 +355,7 @@ class SymbolCoordinator:
             risk_allowed=not reasons,
             risk_reasons=tuple(reasons),
             scores=dict(cons.scores),
+            ladder=distances,
         )
         latency_ms = (time.perf_counter() - self._t0) * 1e3
         record = CycleRecord(

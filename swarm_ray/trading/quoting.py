@@ -99,13 +99,17 @@ def ladder(
     rules: SymbolRules,
     max_buy: float,
     max_sell: float,
+    distances: tuple[float, float] | None = None,
 ) -> QuoteLadder:
-    """The quotes of ``action`` around ``mid``, within the risk gate's per-side capacity."""
+    """The quotes of ``action`` around ``mid``, within the risk gate's per-side capacity;
+    ``distances`` (bid, ask in bps) replace a quoting action's own (a ladder vote's blend)."""
     if action in (Action.STAND_ASIDE, Action.EMERGENCY_STOP) or not (
         math.isfinite(mid) and mid > 0
     ):
         return QuoteLadder(action)
     bid_d, ask_d, direction = params.table()[int(action)]
+    if distances is not None and direction == 0 and bid_d == bid_d and ask_d == ask_d:
+        bid_d, ask_d = distances
     dmid = Decimal(repr(mid))
     if direction != 0:
         side = Side.BUY if direction > 0 else Side.SELL

@@ -96,6 +96,8 @@ class TrackRecords:
         )
         self._pending: deque[_Pending] = deque(maxlen=4 * 240)
         self.agents: dict[str, AgentTrack] = {}
+        self._edge_sum = np.zeros(len(table))
+        self._edge_n = 0
 
     def set_table(self, table: Sequence[tuple[float, float, int]]) -> None:
         """New quoting distances (a re-tune): later votes are scored with them."""
@@ -144,6 +146,8 @@ class TrackRecords:
             )
             if not np.isfinite(edges).all():
                 continue
+            self._edge_sum += edges
+            self._edge_n += 1
             for agent, action, conf in p.votes:
                 alt = alternative(action)
                 label = vote_label(edges, action, alt)
@@ -155,3 +159,11 @@ class TrackRecords:
 
     def summary(self) -> dict[str, dict[str, float | int | None]]:
         return {a: t.as_dict() for a, t in sorted(self.agents.items())}
+
+    def action_edges(self) -> dict[str, float | int]:
+        """What each action would have earned on average over the scored cycles, in bps of the
+        mid per cycle, net of fees (``cycles``: how many): the edge the votes are judged by."""
+        if not self._edge_n:
+            return {"cycles": 0}
+        means = self._edge_sum / self._edge_n
+        return {"cycles": self._edge_n} | {Action(i).label: float(m) for i, m in enumerate(means)}

@@ -4,6 +4,7 @@ swarm on the bundled day, then the report with its plots and the journal."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -27,6 +28,12 @@ def test_demo_runs_the_swarm_and_writes_the_report(tmp_path) -> None:
     assert (out / "panel_token").stat().st_mode & 0o077 == 0
     text = (out / "report.md").read_text()
     assert "| cycles | 90 |" in text and "consensus outcome" in text
+    # why it quoted or stood aside: how often the vote carried, each action's edge in hindsight
+    # against the fee, and each agent's hit rate against the confidence it stated
+    assert re.search(r"The vote carried in \d+ of 90 cycles", text)
+    assert "would have earned per cycle in hindsight (5 bars, maker 2 bps" in text
+    assert re.search(r"\| quote_tight \| [+-]\d+\.\d{3} \|", text)
+    assert re.search(r"\| risk_manager \| 90 \| .* \| (8[0-9]) \| 0\.\d{3} \| 0\.\d{3} \|", text)
     for png in ("pnl.png", "inventory.png", "quotes.png", "consensus.png"):
         assert (out / png).stat().st_size > 5_000, png
     journals = list((out / "journal").glob("*.sqlite"))

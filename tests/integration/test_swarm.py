@@ -121,6 +121,12 @@ def test_swarm_quotes_fills_and_every_order_is_explained_by_its_votes(cluster, t
         agents = {v["agent_id"] for v in why["opinions"]}
         assert agents == {"market_analyst", "risk_manager", "strategy_optimizer", "execution_agent"}
         assert why["cycle"]["decision"]["action"] != "stand_aside"
+        # every served vote is scored in hindsight once its 5 bars have closed, and the
+        # coordinator's running record (status) agrees with the journal's
+        records = {r["agent_id"]: r for r in j.agent_records("AAAUSDT")}
+    for agent, t in st["track"].items():
+        assert 100 <= t["scored"] == records[agent]["scored"] <= 115, agent
+        assert t["hit_rate"] == pytest.approx(records[agent]["hit_rate"]), agent
     # the venue agrees with the journal about every order it has
     ex = venue(cfg)
     for o in orders:

@@ -77,4 +77,9 @@ def test_each_model_vote_is_scored_in_hindsight_and_kept_with_it() -> None:
     assert track["strategy_optimizer"]["hit_rate"] == pytest.approx(
         records["strategy_optimizer"]["hit_rate"]
     )
+    # what each action would have earned, per cycle: the report's "why"
+    per_action = coord.track.action_edges()
+    assert per_action["cycles"] == scorable
+    assert per_action["quote_tight"] == pytest.approx(edges[:, int(Action.QUOTE_TIGHT)].mean())
+    assert per_action["stand_aside"] == 0.0
     journal.close()

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, Literal
@@ -95,6 +96,21 @@ class AgentConfig(StrictModel):
 
 def _model_action(answer: dict[str, Any]) -> tuple[Action, float, str]:
     return Action(int(answer["action"])), float(answer["confidence"]), str(answer["model_version"])
+
+
+_LLM_NOTE = re.compile(r"llm (?P<score>[+-]\d+\.\d+)@(?P<conf>\d+\.\d+)")
+
+
+def llm_note(score: float, confidence: float) -> str:
+    """How the analyst's rationale records the LLM's answer (``parse_llm_note`` reads it)."""
+    return f"llm {score:+.2f}@{confidence:.2f}"
+
+
+def parse_llm_note(rationale: str | None) -> tuple[float, float] | None:
+    """(score, confidence) of the LLM answer an analyst's rationale recorded, if any: the
+    recorded history its calibration is fitted on."""
+    m = _LLM_NOTE.search(rationale or "")
+    return (float(m["score"]), float(m["conf"])) if m else None
 
 
 def _conf_text(answer: dict[str, Any]) -> str:
@@ -266,7 +282,7 @@ class MarketAnalystLogic(RoleLogic):
         llm = ", llm neutral"
         if sentiment and not sentiment.is_neutral:
             say = "" if self.cfg.llm.calibration else " (uncalibrated: no say)"
-            llm = f", llm {sentiment.score:+.2f}@{sentiment.confidence:.2f}{say}"
+            llm = f", {llm_note(sentiment.score, sentiment.confidence)}{say}"
         why = f"net {answer['action_name']} {_conf_text(answer)}{llm} -> dir {direction:+.2f}"
         conf = min(1.0, max(0.0, conf))
         if answer.get("calibrated"):

@@ -25,8 +25,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (fees, sizes, ...)")
-    p.add_argument("--data", nargs="+", required=True, metavar="FILE",
+    p.add_argument("--data", nargs="+", metavar="FILE",
                    help="days to fit on (validation days: not trained on)")  # fmt: skip
+    p.add_argument("--llm-journal", metavar="DIR",
+                   help="instead: fit the LLM's map (agents.llm.calibration) on the answers "
+                        "recorded in a run's journals")  # fmt: skip
     p.add_argument("--check", nargs="*", default=[], metavar="FILE",
                    help="held-out days to measure the fitted map on")  # fmt: skip
     p.add_argument("--fees", help="fee tier the outcomes pay (default: the config's)")
@@ -42,9 +45,13 @@ def run(args: argparse.Namespace) -> int:
     from swarm_ray.evaluation.days import DataError
     from swarm_ray.training.calibrate import calibrate_models, summary_line
 
-    cfg = load_backtest_config(args.config, args.models)
     if args.horizon < 1:
         raise ConfigError(f"--horizon: {args.horizon} bars; give at least 1")
+    if bool(args.data) == bool(args.llm_journal):
+        raise ConfigError("give one of --data (the models' maps) and --llm-journal (the LLM's)")
+    if args.llm_journal:
+        return _llm(args)
+    cfg = load_backtest_config(args.config, args.models)
     try:
         with progress_bar(quiet=args.json) as step:
             report = calibrate_models(
@@ -70,4 +77,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"    {entry['plot']}")
     if args.dry_run:
         print("dry run: no model card written")
+    return 0
+
+
+def _llm(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from swarm_ray.core.storage import storage_root
+    from swarm_ray.training.calibrate import calibrate_llm
+
+    folder = Path(storage_root().local_path(args.llm_journal, "--llm-journal"))
+    files = [folder] if folder.is_file() else sorted(folder.glob("*.sqlite"))
+    if not files:
+        raise ConfigError(f"--llm-journal: no journal under {folder}")
+    try:
+        report = calibrate_llm(files, horizon=args.horizon)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    if args.json:
+        print(json.dumps(report))
+        return 0
+    check = report["check"]
+    a, b = report["calibration"]
+    print(f"{report['answers']} recorded LLM answers with a view, right {report['right_share']:.1%}"
+          f" of the time over {report['horizon_bars']} bars")  # fmt: skip
+    print(
+        f"ECE on the last third, fitted on the first {check['fitted_on_first']}: raw "
+        f"{check['raw']['ece']:.3f} -> calibrated {check['calibrated']['ece']:.3f}"
+    )
+    print(f"put in the swarm config:\n  agents:\n    llm:\n      calibration: [{a:.4f}, {b:.4f}]")
     return 0

@@ -160,6 +160,21 @@ class SeriesQueries:
             )
         return out
 
+    def agent_notes(self, symbol: str, agent_id: str) -> dict[str, list[Any]]:
+        """Every cycle of ``symbol`` in time order, with the mid and ``agent_id``'s rationale
+        (``None`` where it did not vote): ``{"time_ns", "mid", "rationale"}``."""
+        rows = self._conn.execute(
+            "SELECT c.time_ns, c.mid, o.rationale FROM cycles c LEFT JOIN opinions o"
+            " ON o.cycle_id = c.id AND o.agent_id = ? AND o.outcome = 'voted'"
+            " WHERE c.symbol = ? ORDER BY c.time_ns, c.id",
+            (agent_id, symbol),
+        ).fetchall()
+        return {
+            "time_ns": [r[0] for r in rows],
+            "mid": [r[1] for r in rows],
+            "rationale": [r[2] for r in rows],
+        }
+
     def fill_count(self, symbol: str) -> int:
         return self._conn.execute(
             "SELECT count(*) FROM fills WHERE symbol = ?", (symbol,)

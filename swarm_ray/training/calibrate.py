@@ -351,3 +351,66 @@ def summary_line(name: str, entry: dict[str, Any]) -> str:
         f"aside | ECE fit raw {ece('fit', 'raw')} -> {ece('fit', 'calibrated')} | "
         f"check raw {ece('check', 'raw')} -> {ece('check', 'calibrated')}"
     )
+
+
+# -- the LLM's confidence, from a recorded history --------------------------------------------
+
+BAR_NS = 60_000_000_000
+
+
+def llm_history(journal_files: Sequence[str | Path], horizon: int) -> tuple[np.ndarray, ...]:
+    """The LLM answers the analyst recorded in ``journal_files`` (its rationale's ``llm
+    score@confidence``, neutral answers excluded) and whether each direction was right:
+    (time_ns, confidence, label), label 1 when the mid ``horizon`` bars later moved the way
+    the score pointed, 0 the other way, 0.5 unchanged; in time order."""
+    from swarm_ray.agents.roles import parse_llm_note
+    from swarm_ray.journal import Journal
+
+    rows: list[tuple[int, float, float]] = []
+    for path in journal_files:
+        with Journal(str(path), read_only=True) as j:
+            for symbol in j.symbols():
+                notes = j.agent_notes(symbol, MARKET_ANALYST)
+                times = np.asarray(notes["time_ns"], dtype=np.int64)
+                mids = np.array([np.nan if m is None else m for m in notes["mid"]], dtype=float)
+                for i, text in enumerate(notes["rationale"]):
+                    answer = parse_llm_note(text)
+                    if answer is None or answer[0] == 0.0 or not np.isfinite(mids[i]):
+                        continue
+                    k = int(np.searchsorted(times, times[i] + horizon * BAR_NS))
+                    if k >= len(times) or not np.isfinite(mids[k]):
+                        continue
+                    move = (mids[k] - mids[i]) * answer[0]
+                    rows.append((int(times[i]), answer[1], 1.0 if move > 0 else 0.0 if move < 0
+                                 else 0.5))  # fmt: skip
+    rows.sort()
+    return tuple(np.array(c) for c in zip(*rows, strict=True)) if rows else (np.zeros(0),) * 3
+
+
+def calibrate_llm(journal_files: Sequence[str | Path], horizon: int = 5) -> dict[str, Any]:
+    """A calibration map of the LLM's confidence (``agents.llm.calibration``), fitted on every
+    recorded answer, with its reliability checked out of sample: fitted on the first two
+    thirds of the history (in time), measured on the last third."""
+    from swarm_ray.registry.calibration import MIN_VOTES
+
+    _, conf, label = llm_history(journal_files, horizon)
+    if len(conf) < MIN_VOTES:
+        raise ValueError(
+            f"--llm-journal: {len(conf)} recorded LLM answers with a view; at least "
+            f"{MIN_VOTES} are needed (run the swarm with llm.enabled and GROQ_API_KEY first)"
+        )
+    cut = 2 * len(conf) // 3
+    a_fit, b_fit = fit_platt(conf[:cut], label[:cut])
+    held = 1.0 / (1.0 + np.exp(-(a_fit * conf[cut:] + b_fit)))
+    a, b = fit_platt(conf, label)
+    return {
+        "horizon_bars": horizon,
+        "answers": len(conf),
+        "right_share": float(label.mean()),
+        "calibration": [a, b],
+        "check": {
+            "fitted_on_first": cut,
+            "raw": reliability(conf[cut:], label[cut:]),
+            "calibrated": reliability(held, label[cut:]),
+        },
+    }

@@ -299,6 +299,7 @@ class CoordinatorImpl:
                 "quoting": c.quoting.model_dump(),
                 "track": c.track.summary(),
                 "hindsight_edges": c.track.action_edges(),
+                "weights": dict(c.weights),
             }
         return out
 

@@ -15,6 +15,7 @@ moves the ladder further; the action recorded is the top-scoring quoting action.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Literal
@@ -26,7 +27,16 @@ from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
 from swarm_ray.core.roles import RISK_MANAGER, ROLES
 
-__all__ = ["QUOTING", "ROLES", "SAFETY_RANK", "Consensus", "ConsensusConfig", "decide"]
+__all__ = [
+    "QUOTING",
+    "ROLES",
+    "SAFETY_RANK",
+    "AdaptConfig",
+    "Consensus",
+    "ConsensusConfig",
+    "adapt_weights",
+    "decide",
+]
 
 QUOTING = frozenset({Action.QUOTE_TIGHT, Action.QUOTE_WIDE, Action.SKEW_BUY, Action.SKEW_SELL})
 """Actions that rest quotes on both sides: the ones ``vote_on: ladder`` blends."""
@@ -44,6 +54,15 @@ SAFETY_RANK: dict[Action, int] = {
     Action.SKEW_SELL: 4,
     Action.QUOTE_TIGHT: 5,
 }
+
+
+class AdaptConfig(StrictModel):
+    """Weights that follow each agent's track record (multiplicative weights), within bounds."""
+
+    enabled: bool = Field(False, description="adapt the weights online (off: the configured)")
+    eta: float = Field(0.05, gt=0, le=1, description="learning rate per vote scored")
+    min_factor: float = Field(0.5, gt=0, le=1, description="lowest weight, x the configured")
+    max_factor: float = Field(2.0, ge=1, le=10, description="highest weight, x the configured")
 
 
 class ConsensusConfig(StrictModel):
@@ -71,6 +90,7 @@ class ConsensusConfig(StrictModel):
         "quote_wide, or keep_quotes (keep quoting the last action a vote carried, re-centred "
         "on the mid; the safe action until a vote has carried)",
     )
+    adapt: AdaptConfig = AdaptConfig()
     vote_on: Literal["action", "ladder"] = Field(
         "action",
         description="action: the top-scoring action carries; ladder: the votes to quote count "
@@ -231,3 +251,19 @@ def decide(
     else:
         action = cfg.safe_action
     return Consensus(action, winner, share, confidence, responding, reason, named)
+
+
+def adapt_weights(
+    weights: dict[str, float], cfg: ConsensusConfig, scored: Iterable[tuple[str, float]]
+) -> dict[str, float]:
+    """Multiplicative weights: each scored vote ``(agent, label)`` multiplies its agent's weight
+    by exp(eta (label - 0.5)), so a vote that beat its alternative raises it, one that lost
+    lowers it and a tie leaves it; each weight stays within ``[min_factor, max_factor]`` x its
+    configured one. Returns the new weights."""
+    a, base = cfg.adapt, cfg.weights
+    out = dict(weights)
+    for agent, label in scored:
+        if agent in out:
+            w = out[agent] * math.exp(a.eta * (label - 0.5))
+            out[agent] = min(max(w, base[agent] * a.min_factor), base[agent] * a.max_factor)
+    return out

@@ -41,7 +41,7 @@ from swarm_ray.exchanges.errors import DefiniteReject, ExchangeError, OrderNotFo
 from swarm_ray.features.observation import WINDOW, BarWindow, ObservationSpec, agent_observation
 from swarm_ray.journal import CycleRecord, DecisionRecord, Journal
 from swarm_ray.trading.config import TradingConfig
-from swarm_ray.trading.consensus import decide
+from swarm_ray.trading.consensus import adapt_weights, decide
 from swarm_ray.trading.cycle import CycleInput, CycleSummary
 from swarm_ray.trading.quoting import QuoteLadder, QuotingParams, diff_orders, ladder
 from swarm_ray.trading.risk import RiskState, check
@@ -120,6 +120,8 @@ class SymbolCoordinator:
         self.quoting = quoting or QuotingParams()
         self.last_agreed: Action | None = None  # the last action a vote carried
         self.last_ladder: tuple[float, float] | None = None  # and its blended ladder
+        self.weights = dict(cfg.consensus.weights)
+        """The consensus weights in force: the configured, or adapted (``consensus.adapt``)."""
         """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
         self.track = TrackRecords(cfg.track, self.quoting.table())
@@ -222,6 +224,9 @@ class SymbolCoordinator:
         try:
             self._refresh_bars(now_ns)
             self._scored = self.track.resolve(self.window.bars())
+            if self.cfg.consensus.adapt.enabled and self._scored:
+                scored = ((v.agent_id, v.label) for v in self._scored)
+                self.weights = adapt_weights(self.weights, self.cfg.consensus, scored)
         except ExchangeError as exc:
             problems.append(f"bars unavailable: {exc}")
         mid = snap.mid if snap is not None else math.nan
@@ -299,7 +304,10 @@ class SymbolCoordinator:
         cfg, sym = self.cfg, self.symbol
         snap, problems = self._snapshot, self._problems
         mid = inp.mid
-        cons = decide(opinions, cfg.consensus, self.last_agreed, self.quoting.table())
+        consensus = cfg.consensus
+        if consensus.adapt.enabled:  # this cycle's weights, journaled with each vote
+            consensus = consensus.model_copy(update={"weights": dict(self.weights)})
+        cons = decide(opinions, consensus, self.last_agreed, self.quoting.table())
         distances = cons.ladder
         if cons.reason == "consensus":
             self.last_agreed, self.last_ladder = cons.action, cons.ladder
@@ -367,7 +375,7 @@ class SymbolCoordinator:
             best_ask=snap.best_ask if snap else None,
             data_problems=problems,
             opinions=tuple(opinions),
-            weights=cfg.consensus.weights,
+            weights=consensus.weights,
             decision=decision,
             latency_ms=latency_ms,
             inventory=self.account.quantity,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+import numpy as np
 import pytest
 
 from envs.actions import Action
@@ -82,4 +83,39 @@ def test_each_model_vote_is_scored_in_hindsight_and_kept_with_it() -> None:
     assert per_action["cycles"] == scorable
     assert per_action["quote_tight"] == pytest.approx(edges[:, int(Action.QUOTE_TIGHT)].mean())
     assert per_action["stand_aside"] == 0.0
+    journal.close()
+
+
+def test_adapted_weights_follow_each_agents_hindsight_within_bounds() -> None:
+    """consensus.adapt: every scored vote moves its agent's weight by exp(eta (label - 0.5)),
+    bounded; the weights in force are journaled with each cycle's votes."""
+    clock = SimulatedClock(START)
+    paper = PaperConfig(
+        symbols={"BTCUSDT": PaperSymbolConfig(klines=(kline_day("19"), kline_day("20")))}
+    )
+    venue = build_exchange(ExchangeConfig(kind="paper", paper=paper), clock=clock)
+    journal = Journal(":memory:", run_id="adapt", clock=clock)
+    adapt = {"enabled": True, "eta": 0.2, "min_factor": 0.5, "max_factor": 2.0}
+    trading = TradingConfig.model_validate({"consensus": {"adapt": adapt}})
+    spec = ObservationSpec(1e-3, 50.0, None, 0.005, 0.05, 240)
+    coord = SymbolCoordinator(
+        "BTCUSDT", trading, venue, journal, clock, spec, None, QuotingParams(levels=1)
+    )
+    coord.reconcile()
+    for k in range(N):
+        clock.set(START + k * MIN)
+        inp = coord.prepare()
+        coord.act(inp, [Opinion(r, a, 0.6, "v2", "policy vote") for r, a in VOTES.items()])
+    base = trading.consensus.weights
+    records = {r["agent_id"]: r for r in journal.agent_records("BTCUSDT")}
+    for agent in VOTES:
+        r = records[agent]
+        net = (r["hit_rate"] - 0.5) * r["scored"]  # the sum of (label - 0.5)
+        want = min(max(base[agent] * np.exp(0.2 * net), base[agent] * 0.5), base[agent] * 2.0)
+        assert coord.weights[agent] == pytest.approx(want), agent
+    assert coord.weights != base  # the votes were not all ties
+    # each cycle's votes carry the weights in force when they were cast
+    (last,) = journal.cycles("BTCUSDT", limit=1)
+    used = {o["agent_id"]: o["weight"] for o in journal.opinions(last["id"])}
+    assert used != base and all(0.5 * base[a] <= w <= 2.0 * base[a] for a, w in used.items())
     journal.close()

@@ -202,6 +202,9 @@ def main(argv: list[str] | None = None) -> int:
         print("  decile  bars  before fees (se)      regular  vip9  lp_rebate")
         for k, d in enumerate(r["deciles"]):
             b = d["before_fees"]
+            if b["se"] is None:  # fewer than two bars in this decile
+                print(f"  {k + 1:>6} {d['bars']:>5}")
+                continue
             print(f"  {k + 1:>6} {d['bars']:>5}  {b['mean']:+.3f} ({b['se']:.3f})"
                   f"      {d['regular']:+.3f} {d['vip9']:+.3f}  {d['lp_rebate']:+.3f}")  # fmt: skip
         for tier, q in r["quote_when_predicted_positive"].items():

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import math
 import re
 from collections.abc import Sequence
 from dataclasses import replace
@@ -29,6 +28,7 @@ from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
 from swarm_ray.core.roles import MARKET_ANALYST, ROLES
 from swarm_ray.features.outcomes import alternative
+from swarm_ray.registry.calibration import platt
 from swarm_ray.trading.cycle import CycleInput
 from swarm_ray.trading.quoting import QuotingParams
 
@@ -121,15 +121,19 @@ def _conf_text(answer: dict[str, Any]) -> str:
 
 def _likelier(
     cfg: AgentConfig, action: Action, conf: float, answer: dict[str, Any], rationale: str
-) -> tuple[Action, float, str]:
+) -> tuple[Action, float, str, Action | None]:
     """A calibrated vote more likely to lose than to beat its alternative (p < 0.5) is cast for
     the alternative with 1 - p: standing aside instead of a trade, or the model's best trade
     instead of standing aside (``unlikely_vote: alternative``). Raw confidences have no such
-    meaning and pass unchanged."""
-    if cfg.unlikely_vote == "keep" or not answer.get("calibrated") or conf >= 0.5:
-        return action, conf, rationale
+    meaning and pass unchanged. Also returns what the vote is judged against (``None`` for a
+    raw confidence: the default)."""
+    if not answer.get("calibrated"):
+        return action, conf, rationale, None
     alt = alternative(action, answer.get("q_values"))
-    return alt, 1.0 - conf, f"{rationale}; below 0.5, so it votes {alt.label} at {1 - conf:.2f}"
+    if cfg.unlikely_vote == "keep" or conf >= 0.5:
+        return action, conf, rationale, alt
+    note = f"{rationale}; below 0.5, so it votes {alt.label} at {1 - conf:.2f}"
+    return alt, 1.0 - conf, note, action
 
 
 def _bad_data(agent: str, inp: CycleInput) -> Opinion:
@@ -168,8 +172,8 @@ class RoleLogic:
             return _no_model(self.role, note)
         action, conf, version = _model_action(answer)
         rationale = why or f"policy: {action.label} {_conf_text(answer)}"
-        action, conf, rationale = _likelier(self.cfg, action, conf, answer, rationale)
-        return Opinion(self.role, action, conf, version, rationale)
+        action, conf, rationale, alt = _likelier(self.cfg, action, conf, answer, rationale)
+        return Opinion(self.role, action, conf, version, rationale, alternative=alt)
 
 
 class RiskManagerLogic(RoleLogic):
@@ -244,8 +248,7 @@ class MarketAnalystLogic(RoleLogic):
         cal = self.cfg.llm.calibration
         if sentiment is None or sentiment.is_neutral or cal is None:
             return 0.0
-        a, b = cal
-        return 1.0 / (1.0 + math.exp(-max(-50.0, min(50.0, a * sentiment.confidence + b))))
+        return platt(cal[0], cal[1], sentiment.confidence)
 
     def fuse(self, answer: dict[str, Any], sentiment: Sentiment | None) -> tuple[float, float]:
         """(direction, confidence) of the network's answer and the sentiment: the direction
@@ -285,9 +288,8 @@ class MarketAnalystLogic(RoleLogic):
             llm = f", {llm_note(sentiment.score, sentiment.confidence)}{say}"
         why = f"net {answer['action_name']} {_conf_text(answer)}{llm} -> dir {direction:+.2f}"
         conf = min(1.0, max(0.0, conf))
-        if answer.get("calibrated"):
-            action, conf, why = _likelier(self.cfg, action, conf, answer, why)
-        return Opinion(self.role, action, conf, str(answer["model_version"]), why)
+        action, conf, why, alt = _likelier(self.cfg, action, conf, answer, why)
+        return Opinion(self.role, action, conf, str(answer["model_version"]), why, alternative=alt)
 
 
 LOGIC: dict[str, type[RoleLogic]] = {

@@ -90,9 +90,11 @@ def _llm(args: argparse.Namespace) -> int:
     files = [folder] if folder.is_file() else sorted(folder.glob("*.sqlite"))
     if not files:
         raise ConfigError(f"--llm-journal: no journal under {folder}")
+    from swarm_ray.journal import JournalError
+
     try:
         report = calibrate_llm(files, horizon=args.horizon)
-    except ValueError as exc:
+    except (ValueError, JournalError) as exc:
         raise ConfigError(str(exc)) from None
     if args.json:
         print(json.dumps(report))

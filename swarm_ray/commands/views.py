@@ -173,7 +173,7 @@ def status_lines(statuses: Mapping[str, Mapping[str, Any]]) -> list[str]:
 
 def track_records(statuses: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[str, float]]:
     """Each agent's votes scored in hindsight, summed over every symbol of ``statuses``:
-    ``{agent: {"scored", "hit_rate", "mean_confidence"}}`` (agents with a scored vote only)."""
+    ``{agent: {"scored", "hit_rate", "scored_confidence"}}`` (agents with a scored vote only)."""
     sums: dict[str, list[float]] = {}
     for st in statuses.values():
         for s in (st.get("symbols") or {}).values():
@@ -183,9 +183,9 @@ def track_records(statuses: Mapping[str, Mapping[str, Any]]) -> dict[str, dict[s
                     acc = sums.setdefault(agent, [0, 0.0, 0.0])
                     acc[0] += n
                     acc[1] += n * t["hit_rate"]
-                    acc[2] += n * t["mean_confidence"]
+                    acc[2] += n * t["scored_confidence"]
     return {
-        a: {"scored": n, "hit_rate": hits / n, "mean_confidence": conf / n}
+        a: {"scored": n, "hit_rate": hits / n, "scored_confidence": conf / n}
         for a, (n, hits, conf) in sorted(sums.items(), key=lambda kv: _role_rank(kv[0]))
     }
 
@@ -194,7 +194,7 @@ def track_text(track: Mapping[str, Mapping[str, float]]) -> str:
     """``hindsight: risk_manager 0.47 at p 0.55 (n 120) ...``: each agent's hit rate against
     the confidence it stated."""
     parts = [
-        f"{a} {t['hit_rate']:.2f} at p {t['mean_confidence']:.2f} (n {int(t['scored'])})"
+        f"{a} {t['hit_rate']:.2f} at p {t['scored_confidence']:.2f} (n {int(t['scored'])})"
         for a, t in track.items()
     ]
     return "hindsight: " + "  ".join(parts)

@@ -126,6 +126,10 @@ class Opinion:
     model_version: str = "rules"
     rationale: str = ""
     features: tuple[float, ...] = field(default=(), repr=False)
+    alternative: Action | None = None
+    """What the vote is judged against (a calibrated model's vote): standing aside for a
+    trade, the model's best trade for standing aside, the model's own choice for a vote cast
+    for its alternative. ``None``: the default alternative."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):

@@ -26,10 +26,13 @@ from envs.actions import N_ENV_ACTIONS, Action
 
 __all__ = [
     "ACTIVE",
+    "NOT_MODEL",
     "PASSIVE",
     "OutcomeParams",
     "action_edges",
     "alternative",
+    "is_model_vote",
+    "scored_action",
     "side_of",
     "vote_label",
 ]
@@ -38,6 +41,20 @@ ACTIVE = "active"
 """A vote to trade: any quote or market order."""
 PASSIVE = "passive"
 """A vote not to trade: ``stand_aside`` or ``emergency_stop``."""
+NOT_MODEL = ("rules", "none", "scripted")
+"""Opinion versions that are not a model's answer: hard rules, no model, scripted votes."""
+
+
+def is_model_vote(model_version: str) -> bool:
+    """Whether an opinion of this version is a model's vote: the votes calibration and the
+    track records score."""
+    return model_version not in NOT_MODEL
+
+
+def scored_action(action: Action | int) -> Action:
+    """The action a vote is scored as: an ``emergency_stop`` trades nothing, as standing aside."""
+    a = Action(action)
+    return Action.STAND_ASIDE if a is Action.EMERGENCY_STOP else a
 
 
 @dataclass(frozen=True)
@@ -111,8 +128,7 @@ def alternative(action: Action | int, ranking: Sequence[float] | None = None) ->
 def vote_label(edges: np.ndarray, action: Action | int, alt: Action | int) -> float:
     """1 when the vote beat its alternative, 0 when it lost, 0.5 on a tie; nan without an
     outcome. An ``emergency_stop`` scores as standing aside."""
-    a = Action.STAND_ASIDE if Action(action) is Action.EMERGENCY_STOP else Action(action)
-    mine, other = float(edges[int(a)]), float(edges[int(alt)])
+    mine, other = float(edges[int(scored_action(action))]), float(edges[int(alt)])
     if math.isnan(mine) or math.isnan(other):
         return math.nan
     return 1.0 if mine > other else 0.0 if mine < other else 0.5

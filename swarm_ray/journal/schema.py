@@ -142,6 +142,17 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
 }
 """Statements that bring a journal of version ``k`` to ``k + 1``."""
 
+READ_AS_MIGRATED: dict[int, tuple[str, ...]] = {
+    # temporary views shadow the file's tables on a read-only connection (SQLite looks in
+    # ``temp`` first), adding the columns version k + 1 has as nulls
+    1: (
+        "CREATE TEMP VIEW opinions AS SELECT *, NULL AS hindsight, NULL AS edge_bps"
+        " FROM main.opinions",
+        "CREATE TEMP VIEW decisions AS SELECT *, NULL AS ladder FROM main.decisions",
+    ),
+}
+"""How a reader sees a journal of version ``k`` as version ``k + 1`` without writing to it."""
+
 SCORE_OPINION = (
     "UPDATE opinions SET hindsight = ?, edge_bps = ? WHERE agent_id = ? AND cycle_id = "
     "(SELECT id FROM cycles WHERE run_id = ? AND symbol = ? AND cycle = ?)"

@@ -89,6 +89,7 @@ from swarm_ray.journal.schema import (
     INSERT_INTENT,
     INSERT_OPINION,
     MIGRATIONS,
+    READ_AS_MIGRATED,
     SCHEMA,
     SCHEMA_VERSION,
     SCORE_OPINION,
@@ -201,13 +202,15 @@ class Journal(JournalQueries):
                 f"({SCHEMA_VERSION}); use the swarm-ray version that wrote it"
             )
         if version != 0 and all(v in MIGRATIONS for v in range(version, SCHEMA_VERSION)):
-            if self.read_only:
-                raise JournalSchemaError(
-                    f"{self.path}: journal schema version {version} is older than this code's "
-                    f"({SCHEMA_VERSION}); open it for writing once (swarm-ray run) to migrate"
-                )
-            with self._tx():
+            if self.read_only:  # read as it is: the columns it lacks read as null
                 for v in range(version, SCHEMA_VERSION):
+                    for statement in READ_AS_MIGRATED[v]:
+                        self._conn.execute(statement)
+                return
+            with self._tx():
+                # another writer may have migrated it since the version was read
+                now = self._conn.execute("PRAGMA user_version").fetchone()[0]
+                for v in range(now, SCHEMA_VERSION):
                     for statement in MIGRATIONS[v]:
                         self._conn.execute(statement)
                 self._conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")

@@ -32,6 +32,7 @@ __all__ = [
     "MIN_VOTES",
     "Calibration",
     "fit_platt",
+    "platt",
     "policy_scores",
     "reliability",
 ]
@@ -49,6 +50,12 @@ N_BINS = 10
 
 def _sigmoid(z: np.ndarray) -> np.ndarray:
     return 1.0 / (1.0 + np.exp(-np.clip(z, -50.0, 50.0)))
+
+
+def platt(a: float, b: float, x: Any) -> Any:
+    """The logistic map ``1 / (1 + exp(-(a x + b)))`` of a score (a float or an array)."""
+    p = _sigmoid(a * np.asarray(x, dtype=np.float64) + b)
+    return float(p) if p.ndim == 0 else p
 
 
 def fit_platt(

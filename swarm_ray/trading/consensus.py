@@ -154,6 +154,8 @@ class Consensus:
     """score by action name, for the journal and the dashboard."""
     ladder: tuple[float, float] | None = None
     """``vote_on: ladder``: the carried ladder's (bid, ask) distances from the mid, in bps."""
+    winning_score: float = 0.0
+    """The winner's score: its action's, or with ``vote_on: ladder`` the quoting side's."""
 
     @property
     def carried(self) -> bool:
@@ -213,7 +215,7 @@ def decide(
         conf = risk.confidence
         return Consensus(
             Action.EMERGENCY_STOP, Action.EMERGENCY_STOP, share, conf, responding,
-            "emergency_stop", named,
+            "emergency_stop", named, winning_score=scores[Action.EMERGENCY_STOP],
         )  # fmt: skip
     if not seen:
         return Consensus(cfg.safe_action, None, 0.0, 0.0, 0.0, "no_votes", named)
@@ -243,14 +245,16 @@ def decide(
     # carried emergency_stop vote is honoured as such
     if reason == "consensus":
         action = winner
-        return Consensus(action, winner, share, confidence, responding, reason, named, ladder)
+        return Consensus(action, winner, share, confidence, responding, reason, named, ladder, best)
     if reason == "below_threshold" and cfg.no_consensus == "quote_wide":
         action = Action.QUOTE_WIDE
     elif reason == "below_threshold" and cfg.no_consensus == "keep_quotes" and last_agreed:
         action = last_agreed
     else:
         action = cfg.safe_action
-    return Consensus(action, winner, share, confidence, responding, reason, named)
+    return Consensus(
+        action, winner, share, confidence, responding, reason, named, winning_score=best
+    )
 
 
 def adapt_weights(

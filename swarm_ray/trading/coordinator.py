@@ -357,7 +357,7 @@ class SymbolCoordinator:
             action=verdict.action,
             voted_action=cons.winner,
             consensus_share=cons.share,
-            winning_score=cons.scores.get(cons.winner.label, 0.0) if cons.winner else 0.0,
+            winning_score=cons.winning_score,
             responding_weight=cons.responding_weight,
             reason=cons.reason,
             risk_allowed=not reasons,

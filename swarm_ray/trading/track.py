@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from pydantic import Field
@@ -22,13 +22,18 @@ from envs.actions import Action
 from swarm_ray.core.config import StrictModel
 from swarm_ray.core.domain import Opinion
 from swarm_ray.core.instruments import Kline
-from swarm_ray.features.outcomes import OutcomeParams, action_edges, alternative, vote_label
+from swarm_ray.features.outcomes import (
+    OutcomeParams,
+    action_edges,
+    alternative,
+    is_model_vote,
+    scored_action,
+    vote_label,
+)
 
 __all__ = ["AgentTrack", "ScoredVote", "TrackConfig", "TrackRecords"]
 
 BAR_MS = 60_000
-UNSCORED = ("none",)
-"""Opinion versions that are not a judgement: the safe vote of an agent without its model."""
 
 
 class TrackConfig(StrictModel):
@@ -37,6 +42,9 @@ class TrackConfig(StrictModel):
     horizon_bars: int = Field(5, ge=1, le=240, description="bars to the mid fills are marked to")
     maker_bps: float = Field(2.0, ge=-10, le=100, description="maker fee the hindsight pays")
     taker_bps: float = Field(5.0, ge=0, le=100, description="taker fee of reduce_* votes")
+    market_half_spread_bps: float = Field(
+        0.0, ge=0, le=100, description="market-order cost beyond the mid, of reduce_* votes"
+    )
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ class AgentTrack:
         return {
             "scored": n,
             "hit_rate": self.hits / n if n else None,
-            "mean_confidence": self.confidence / n if n else None,
+            "scored_confidence": self.confidence / n if n else None,
             "mean_edge_bps": self.edge_bps / n if n else None,
         }
 
@@ -80,7 +88,7 @@ class _Pending:
     cycle: int
     rest_open_ms: int
     mid: float
-    votes: list[tuple[str, Action, float]] = field(default_factory=list)
+    votes: list[tuple[str, Action, Action, float]] = field(default_factory=list)
 
 
 class TrackRecords:
@@ -93,29 +101,27 @@ class TrackRecords:
             maker_bps=cfg.maker_bps,
             taker_bps=cfg.taker_bps,
             table=tuple(table),
+            market_half_spread_bps=cfg.market_half_spread_bps,
         )
-        self._pending: deque[_Pending] = deque(maxlen=4 * 240)
+        # votes wait horizon_bars + 1 bars: room for cycles of a second, and a bound if bars stop
+        self._pending: deque[_Pending] = deque(maxlen=100_000)
         self.agents: dict[str, AgentTrack] = {}
         self._edge_sum = np.zeros(len(table))
         self._edge_n = 0
 
     def set_table(self, table: Sequence[tuple[float, float, int]]) -> None:
-        """New quoting distances (a re-tune): later votes are scored with them."""
-        self.params = OutcomeParams(
-            horizon=self.params.horizon,
-            maker_bps=self.params.maker_bps,
-            taker_bps=self.params.taker_bps,
-            table=tuple(table),
-        )
+        """New quoting distances (a re-tune): votes scored from now on, including those still
+        waiting, are scored with them."""
+        self.params = replace(self.params, table=tuple(table))
 
     def add(self, cycle: int, time_ns: int, mid: float, opinions: Iterable[Opinion]) -> None:
         """The votes of a cycle, to score once their bars have closed."""
         if not (mid > 0):
             return
         votes = [
-            (o.agent_id, o.action, o.confidence)
+            (o.agent_id, o.action, o.alternative or alternative(o.action), o.confidence)
             for o in opinions
-            if o.model_version not in UNSCORED and not o.rationale.startswith("bad data")
+            if is_model_vote(o.model_version)
         ]
         if votes:
             t_ms = time_ns // 1_000_000
@@ -148,11 +154,11 @@ class TrackRecords:
                 continue
             self._edge_sum += edges
             self._edge_n += 1
-            for agent, action, conf in p.votes:
-                alt = alternative(action)
+            for agent, action, alt, conf in p.votes:
                 label = vote_label(edges, action, alt)
-                a = Action.STAND_ASIDE if action is Action.EMERGENCY_STOP else action
-                v = ScoredVote(p.cycle, agent, label, float(edges[int(a)]), conf)
+                v = ScoredVote(
+                    p.cycle, agent, label, float(edges[int(scored_action(action))]), conf
+                )
                 self.agents.setdefault(agent, AgentTrack()).add(v)
                 out.append(v)
         return out

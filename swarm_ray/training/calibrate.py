@@ -32,6 +32,7 @@ from swarm_ray.features.outcomes import (
     OutcomeParams,
     action_edges,
     alternative,
+    is_model_vote,
     side_of,
     vote_label,
 )
@@ -40,6 +41,7 @@ from swarm_ray.registry.calibration import (
     Q_MARGIN,
     Calibration,
     fit_platt,
+    platt,
     policy_scores,
     reliability,
 )
@@ -47,8 +49,6 @@ from swarm_ray.registry.calibration import (
 __all__ = ["PLOT_FILE", "VoteSamples", "calibrate_models", "outcome_params", "vote_samples"]
 
 PLOT_FILE = "reliability.png"
-NOT_MODEL = ("rules", "none", "scripted")
-"""Opinion versions that are not a model's answer."""
 
 
 @dataclass
@@ -122,7 +122,7 @@ def vote_samples(rec: DayRecord, edges: np.ndarray, models: dict[str, Any]) -> d
     rows: dict[str, list[tuple[int, Action, tuple[float, ...]]]] = {n: [] for n in models}
     for k, ops in enumerate(rec.opinions):
         for op in ops:
-            if op.agent_id in rows and op.model_version not in NOT_MODEL and op.features:
+            if op.agent_id in rows and is_model_vote(op.model_version) and op.features:
                 rows[op.agent_id].append((k, op.action, op.features))
     out: dict[str, VoteSamples] = {}
     for name, votes in rows.items():
@@ -132,17 +132,16 @@ def vote_samples(rec: DayRecord, edges: np.ndarray, models: dict[str, Any]) -> d
         model = models[name]
         ks = np.array([v[0] for v in votes])
         x = np.array([v[2] for v in votes], dtype=np.float32)
-        outputs = np.asarray(model.forward(x), dtype=np.float64)
+        answers = model.answer(x)  # as served; the raw confidence does not use any map
+        outputs = np.array([a.get("q_values", a.get("probabilities")) for a in answers])
+        raw = np.array([a["raw_confidence"] for a in answers])
         if name == MARKET_ANALYST:
             actions = [v[1] for v in votes]
             score = outputs.max(axis=1)
-            raw = score
             alts = [Action.STAND_ASIDE] * len(votes)
         else:
             greedy, score = policy_scores(outputs)
             actions = [Action(int(a)) for a in greedy]
-            z = outputs - outputs.max(axis=1, keepdims=True)
-            raw = np.exp(z).max(axis=1) / np.exp(z).sum(axis=1)
             alts = [alternative(a, q) for a, q in zip(actions, outputs, strict=True)]
         label = np.array(
             [vote_label(edges[k], a, alt) for k, a, alt in zip(ks, actions, alts, strict=True)]
@@ -378,7 +377,9 @@ def llm_history(journal_files: Sequence[str | Path], horizon: int) -> tuple[np.n
                     if answer is None or answer[0] == 0.0 or not np.isfinite(mids[i]):
                         continue
                     k = int(np.searchsorted(times, times[i] + horizon * BAR_NS))
-                    if k >= len(times) or not np.isfinite(mids[k]):
+                    # the first mid at the horizon, not one after a gap in the run
+                    late = k < len(times) and times[k] - times[i] > (horizon + 1) * BAR_NS
+                    if k >= len(times) or late or not np.isfinite(mids[k]):
                         continue
                     move = (mids[k] - mids[i]) * answer[0]
                     rows.append((int(times[i]), answer[1], 1.0 if move > 0 else 0.0 if move < 0
@@ -401,7 +402,7 @@ def calibrate_llm(journal_files: Sequence[str | Path], horizon: int = 5) -> dict
         )
     cut = 2 * len(conf) // 3
     a_fit, b_fit = fit_platt(conf[:cut], label[:cut])
-    held = 1.0 / (1.0 + np.exp(-(a_fit * conf[cut:] + b_fit)))
+    held = platt(a_fit, b_fit, conf[cut:])
     a, b = fit_platt(conf, label)
     return {
         "horizon_bars": horizon,

@@ -171,10 +171,10 @@ def test_status_table_at_80_columns_fits_and_cuts_no_symbol_action_or_mid():
 def test_status_table_shows_each_agents_hindsight_over_every_symbol():
     btc, eth = _symbol("BTCUSDT"), _symbol("ETHUSDT", mid=2650.5)
     btc["track"] = {
-        "risk_manager": {"scored": 30, "hit_rate": 0.4, "mean_confidence": 0.55},
-        "market_analyst": {"scored": 0, "hit_rate": None, "mean_confidence": None},
+        "risk_manager": {"scored": 30, "hit_rate": 0.4, "scored_confidence": 0.55},
+        "market_analyst": {"scored": 0, "hit_rate": None, "scored_confidence": None},
     }
-    eth["track"] = {"risk_manager": {"scored": 10, "hit_rate": 0.8, "mean_confidence": 0.51}}
+    eth["track"] = {"risk_manager": {"scored": 10, "hit_rate": 0.8, "scored_confidence": 0.51}}
     lines = _render(status_table(_swarms(btc, eth)))
     (line,) = [x for x in lines if x.startswith("hindsight:")]
     # 40 votes scored: (30 * 0.4 + 10 * 0.8) / 40 = 0.5 won, stated (30 * .55 + 10 * .51) / 40

@@ -508,6 +508,37 @@ def test_newer_schema_version_is_refused_with_a_clear_error(path):
         Journal(path, read_only=True)
 
 
+def test_a_version_1_journal_is_read_as_it_is_and_migrated_when_opened_for_writing(path):
+    with Journal(path, run_id="run-1", clock=SimulatedClock(1_000)) as j:
+        j.record_cycle(_cycle(0))
+    raw = sqlite3.connect(path)  # back to version 1: without the columns version 2 added
+    for table, column in (("opinions", "hindsight"), ("opinions", "edge_bps"),
+                          ("decisions", "ladder")):  # fmt: skip
+        raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    raw.execute("PRAGMA user_version = 1")
+    raw.commit()
+    raw.close()
+    # a reader (the CLI, the panel) reads it without writing: the new columns read as null
+    with Journal(path, read_only=True) as r:
+        (c,) = r.cycles(SYMBOL)
+        assert c["decision"]["ladder_bps"] is None
+        records = {a["agent_id"]: a for a in r.agent_records(SYMBOL)}
+        assert records["strategy"]["scored"] == 0 and records["strategy"]["hit_rate"] is None
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # untouched
+    raw.close()
+    # the writer migrates it, and what it held is still there
+    with Journal(path, run_id="run-2", clock=SimulatedClock(2_000)) as w:
+        w.record_cycle(_cycle(1))
+        w.record_cycle(_cycle(2, hindsight=((1, "strategy", 1.0, 2.5),)))
+        assert len(w.cycles(SYMBOL)) == 3
+        records = {a["agent_id"]: a for a in w.agent_records(SYMBOL)}
+        assert records["strategy"]["scored"] == 1 and records["strategy"]["hit_rate"] == 1.0
+    raw = sqlite3.connect(path)
+    assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+    raw.close()
+
+
 def test_foreign_or_empty_database_is_not_taken_for_a_journal(tmp_path):
     foreign = tmp_path / "other.sqlite"
     raw = sqlite3.connect(foreign)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
@@ -315,14 +315,8 @@ def calibrate_models(
                 curves["raw, check days"] = figures["check"]["raw"]
                 curves["calibrated, check days"] = figures["check"]["calibrated"]
             plot_reliability(vdir / PLOT_FILE, f"{name} {model.version}", curves)
-            full = Calibration(
-                score=cal.score,
-                maps=cal.maps,
-                horizon=cal.horizon,
-                fees=cal.fees,
-                maker_bps=cal.maker_bps,
-                taker_bps=cal.taker_bps,
-                days=cal.days,
+            full = replace(
+                cal,
                 extra={
                     "checked_on": check_days,
                     "reliability": figures,

@@ -62,6 +62,13 @@ _SPECS = (
     MetricSpec("swarm_data_faults_total", "counter",
                "Cycles whose market data could not be quoted on.", ("symbol",)),
     MetricSpec("swarm_kill_switch", "gauge", "1 while the kill switch is tripped.", ("symbol",)),
+    MetricSpec("swarm_agent_hit_rate", "gauge",
+               "Share of the agent's scored votes that beat their alternative in hindsight.",
+               ("symbol", "agent")),
+    MetricSpec("swarm_agent_stated_confidence", "gauge",
+               "Mean confidence the agent's scored votes were cast with.", ("symbol", "agent")),
+    MetricSpec("swarm_agent_weight", "gauge", "The agent's consensus weight in force.",
+               ("symbol", "agent")),
 )  # fmt: skip
 METRICS: MappingProxyType[str, MetricSpec] = MappingProxyType({m.name: m for m in _SPECS})
 """Every metric the swarm exports, by its Ray name."""
@@ -129,6 +136,9 @@ class SwarmMetrics:
         self._timeouts = m["swarm_agent_timeouts_total"]
         self._faults = m["swarm_data_faults_total"]
         self._kill = m["swarm_kill_switch"]
+        self._hit_rate = m["swarm_agent_hit_rate"]
+        self._stated = m["swarm_agent_stated_confidence"]
+        self._weight = m["swarm_agent_weight"]
 
     @classmethod
     def if_ray_initialized(cls) -> SwarmMetrics | None:
@@ -175,3 +185,15 @@ class SwarmMetrics:
 
     def kill_switch(self, symbol: str, tripped: bool) -> None:
         self._kill.set(1.0 if tripped else 0.0, {"symbol": symbol})
+
+    def agents(
+        self, symbol: str, track: dict[str, dict[str, Any]], weights: dict[str, float]
+    ) -> None:
+        """Each agent's track record (hit rate against stated confidence) and weight."""
+        for agent, w in weights.items():
+            self._weight.set(float(w), {"symbol": symbol, "agent": agent})
+        for agent, t in track.items():
+            if t.get("scored"):
+                tags = {"symbol": symbol, "agent": agent}
+                self._hit_rate.set(float(t["hit_rate"]), tags)
+                self._stated.set(float(t["scored_confidence"]), tags)

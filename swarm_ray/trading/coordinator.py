@@ -127,6 +127,7 @@ class SymbolCoordinator:
         self.track = TrackRecords(cfg.track, self.quoting.table())
         """Every agent's votes scored in hindsight (their track records)."""
         self._scored: list[ScoredVote] = []
+        self._agents_exported = False
         self.account = Account()
         self.cycle_no = (journal.last_cycle(symbol) or 0) + 1
         self.peak_equity = cfg.capital
@@ -383,7 +384,7 @@ class SymbolCoordinator:
             hindsight=tuple((v.cycle, v.agent_id, v.label, v.edge_bps) for v in self._scored),
         )
         self.journal.record_cycle(record, intents)
-        self._scored = []
+        scored_now, self._scored = bool(self._scored), []
         self.track.add(self.cycle_no, inp.time_ns, mid, opinions)
         if verdict.trip_kill_switch:
             self.journal.trip_kill_switch(sym, "; ".join(verdict.reasons), actor="risk_gate")
@@ -432,6 +433,9 @@ class SymbolCoordinator:
                 self.metrics.agent_timeout(sym, agent)
             if problems:
                 self.metrics.data_fault(sym)
+            if scored_now or not self._agents_exported:  # new hindsight; the weights at start
+                self.metrics.agents(sym, self.track.summary(), self.weights)
+                self._agents_exported = True
             self.metrics.kill_switch(sym, tripped)
         return summary
 

@@ -46,6 +46,11 @@ def _record_everything(m: SwarmMetrics, symbol: str) -> None:
     m.agent_timeout(symbol, "execution")
     m.data_fault(symbol)
     m.kill_switch(symbol, True)
+    track = {
+        "risk_manager": {"scored": 12, "hit_rate": 0.5, "scored_confidence": 0.56},
+        "market_analyst": {"scored": 0, "hit_rate": None, "scored_confidence": None},
+    }
+    m.agents(symbol, track, {"risk_manager": 0.3, "market_analyst": 0.25})
 
 
 @ray.remote(num_cpus=0)
@@ -93,6 +98,14 @@ def test_prometheus_endpoint_exposes_every_swarm_series(metrics_port):
         re.MULTILINE,
     )
     assert decisions and float(decisions.group(1)) >= 1
+    hit = re.search(
+        r'^ray_swarm_agent_hit_rate\{[^}]*agent="risk_manager"[^}]*symbol="BTCUSDT"[^}]*\} (\S+)',
+        body,
+        re.MULTILINE,
+    )
+    assert hit and float(hit.group(1)) == 0.5
+    unscored = r'^ray_swarm_agent_hit_rate\{[^}]*agent="market_analyst"'
+    assert not re.search(unscored, body, re.MULTILINE)  # nothing scored yet: no series
     assert re.search(r'^ray_swarm_kill_switch\{[^}]*symbol="BTCUSDT"[^}]*\} 1\.0', body, re.M)
     assert 'symbol="ETHUSDT"' in body  # the actor's series, through the same agent
 

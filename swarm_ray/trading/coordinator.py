@@ -118,11 +118,11 @@ class SymbolCoordinator:
         self.metrics = metrics
         self.rules = exchange.symbol_rules(symbol)
         self.quoting = quoting or QuotingParams()
+        """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.last_agreed: Action | None = None  # the last action a vote carried
         self.last_ladder: tuple[float, float] | None = None  # and its blended ladder
         self.weights = dict(cfg.consensus.weights)
         """The consensus weights in force: the configured, or adapted (``consensus.adapt``)."""
-        """Quoting parameters in force: the strategy optimizer's (updated when it re-tunes)."""
         self.window = BarWindow(spec)
         self.track = TrackRecords(cfg.track, self.quoting.table())
         """Every agent's votes scored in hindsight (their track records)."""

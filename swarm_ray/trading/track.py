@@ -3,10 +3,13 @@
 A vote cast at a cycle waits until the market has shown what it would have earned: the bar its
 quotes would have rested in (the bar opening at the next bar boundary, or at the cycle's own
 time on a boundary) and the mid ``horizon_bars`` later (the close of the bar opening
-``horizon_bars - 1`` bars after it). Then ``features.outcomes`` scores it against its
-alternative (a trade against standing aside; standing aside against quote_tight, since a vote
-does not carry the model's ranking): 1 won, 0 lost, 0.5 a tie. Votes the agents cast without
-their model (bad data, a model that did not answer) are not scored.
+``horizon_bars - 1`` bars after it). Then ``features.outcomes`` scores it against the
+alternative its confidence was stated against (``Opinion.alternative``: standing aside for a
+trade, the model's best trade for standing aside, the model's own choice for a vote cast for
+its alternative; without one, ``features.outcomes.alternative``): 1 won, 0 lost, 0.5 a tie.
+Only the models' votes are scored: not hard rules, scripted votes, or the safe vote of an
+agent without its model (bad data, no answer). With cycles shorter than a bar, a vote cast
+inside a bar is scored on the next whole bar.
 """
 
 from __future__ import annotations

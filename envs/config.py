@@ -160,6 +160,23 @@ class ActionConfig(StrictModel):
         return self
 
 
+class ObservationConfig(StrictModel):
+    """What the agent observes (``envs.features``)."""
+
+    layout: Literal["v2", "v3"] = Field(
+        "v2",
+        description=(
+            "v2: 15 columns scaled by a reference pinned at training (midprice.ref_vol); v3: the "
+            "same 15 scaled by each series' own trailing scale_window bars, plus 7 columns "
+            "(order-flow imbalance, volatility level and regime, time of day, recent quote "
+            "markouts)"
+        ),
+    )
+    scale_window: int = Field(
+        240, ge=20, le=240, description="v3: bars behind the rolling scale (live windows hold 256)"
+    )
+
+
 class MarketMakingConfig(StrictModel):
     """Everything that defines one market-making episode."""
 
@@ -174,6 +191,7 @@ class MarketMakingConfig(StrictModel):
     fees: FeeConfig = FeeConfig()
     reward: RewardConfig = RewardConfig()
     actions: ActionConfig = ActionConfig()
+    observation: ObservationConfig = ObservationConfig()
 
     @model_validator(mode="after")
     def _replay_is_consistent(self) -> MarketMakingConfig:

@@ -51,6 +51,54 @@ OBS_LOW = np.array([-1, 0, -10, -10, -10, 0, 0, -1, -5, -1, -20, -3, -10, 0, 0],
 OBS_HIGH = np.array([1, 1, 10, 10, 10, 10, 20, 1, 5, 1, 20, 3, 10, 10, 1], dtype=np.float32)
 FILL_MEMORY_STEPS = 50.0
 
+# Layout v3: the 15 columns above, scaled by the series' own recent history instead of a
+# reference pinned at training (so one policy reads any symbol), plus what might predict the
+# markout of a fill. Its extra columns, appended after the 15:
+IMBALANCE_5 = 15  # taker-buy share of the last 5 bars' volume * 2 - 1
+IMBALANCE_20 = 16  # the same over 20 bars
+VOL_LEVEL = 17  # log of the rolling one-bar volatility in bps (fees and quotes are in bps)
+VOLUME_REGIME = 18  # log(mean volume of 20 bars / mean volume of the scale window)
+TOD_SIN = 19  # time of day of the bar's open, sin(2 pi t / 24 h) (0 without timestamps)
+TOD_COS = 20  # cos of the same (0 without timestamps)
+QUOTE_MARKOUT = 21  # EMA(20) of the markout of quotes one 20-bar sigma from the mid, in sigmas
+
+V3_EXTRA_COLUMNS: tuple[str, ...] = (
+    "imbalance_5",
+    "imbalance_20",
+    "vol_level",
+    "volume_regime",
+    "tod_sin",
+    "tod_cos",
+    "quote_markout",
+)
+LAYOUTS: dict[str, tuple[str, ...]] = {"v2": OBS_COLUMNS, "v3": OBS_COLUMNS + V3_EXTRA_COLUMNS}
+"""Observation layouts by name: v2 pins the scale to the training days; v3 scales each series
+by its own trailing ``scale_window`` bars and appends ``V3_EXTRA_COLUMNS``."""
+_V3_LOW = np.array([-1, -1, -3, -5, -1, -1, -5], dtype=np.float32)
+_V3_HIGH = np.array([1, 1, 6, 5, 1, 1, 5], dtype=np.float32)
+_BOUNDS = {
+    "v2": (OBS_LOW, OBS_HIGH),
+    "v3": (np.concatenate([OBS_LOW, _V3_LOW]), np.concatenate([OBS_HIGH, _V3_HIGH])),
+}
+DEFAULT_SCALE_WINDOW = 240
+_DAY_MS = 86_400_000
+
+
+def layout_columns(layout: str) -> tuple[str, ...]:
+    """The column names of an observation layout; a clear error for an unknown one."""
+    try:
+        return LAYOUTS[layout]
+    except KeyError:
+        raise ValueError(
+            f"unknown observation layout {layout!r}; known: {sorted(LAYOUTS)}"
+        ) from None
+
+
+def layout_bounds(layout: str) -> tuple[np.ndarray, np.ndarray]:
+    """(low, high) float32 bounds of each column of an observation layout."""
+    layout_columns(layout)
+    return _BOUNDS[layout]
+
 
 def ema(x: np.ndarray, alpha: float | np.ndarray) -> np.ndarray:
     """Exponential moving average along the last axis, seeded with the first value.
@@ -100,7 +148,7 @@ def _lagged_return(mid: np.ndarray, h: int) -> np.ndarray:
 
 def market_features(
     mid: np.ndarray,
-    ref_vol: float,
+    ref_vol: float | np.ndarray,
     high: np.ndarray | None = None,
     low: np.ndarray | None = None,
     volume: np.ndarray | None = None,
@@ -110,9 +158,15 @@ def market_features(
     """Observation rows (..., n, N_OBS) with the market columns filled and the rest zero.
 
     ``mid`` is (n,) or (paths, n); the other arrays, where given, have the same shape.
+    ``ref_vol`` and ``mean_volume`` may also be arrays of that shape (a scale per step).
     """
     mid = np.asarray(mid, dtype=np.float64)
-    ref = float(ref_vol) if ref_vol > 0 else 1.0
+    ref_arr = np.asarray(ref_vol, dtype=np.float64)
+    ref = (
+        np.where(ref_arr > 0, ref_arr, 1.0)
+        if ref_arr.ndim
+        else (float(ref_arr) if ref_arr > 0 else 1.0)
+    )
     out = np.zeros((*mid.shape, N_OBS), dtype=np.float64)
     safe_mid = np.where(mid > 0, mid, 1.0)
 
@@ -134,7 +188,10 @@ def market_features(
             tb = np.asarray(taker_buy, dtype=np.float64)
             share = np.divide(tb, vol_arr, out=np.full_like(vol_arr, 0.5), where=vol_arr > 0)
             out[..., IMBALANCE] = 2.0 * share - 1.0
-        mv = mean_volume if mean_volume and mean_volume > 0 else float(np.mean(vol_arr)) or 1.0
+        if isinstance(mean_volume, np.ndarray):
+            mv = np.where(mean_volume > 0, mean_volume, 1.0)
+        else:
+            mv = mean_volume if mean_volume and mean_volume > 0 else float(np.mean(vol_arr)) or 1.0
         out[..., VOLUME] = np.log(np.maximum(vol_arr, 1e-12) / mv)
 
     diff = np.diff(mid, axis=-1, prepend=mid[..., :1])
@@ -150,3 +207,82 @@ def market_features(
     np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
     np.clip(out, OBS_LOW.astype(np.float64), OBS_HIGH.astype(np.float64), out=out)
     return out
+
+
+def _trailing_sum(x: np.ndarray, window: int) -> np.ndarray:
+    """Sum of the last ``window`` values (fewer at the start), along the last axis."""
+    c = np.cumsum(x, axis=-1)
+    out = c.copy()
+    out[..., window:] -= c[..., :-window]
+    return out
+
+
+def rolling_scale(mid: np.ndarray, window: int = DEFAULT_SCALE_WINDOW) -> np.ndarray:
+    """The series' own one-bar volatility of simple returns over the trailing ``window`` bars,
+    at every bar (``mid``'s shape): the scale of layout v3. Floored at 0.1 bps so a flat
+    stretch does not divide by zero."""
+    mid = np.asarray(mid, dtype=np.float64)
+    r1 = _lagged_return(mid, 1)
+    _, std = _rolling_mean_std(r1, window)
+    # the first bar has no return: its scale is its successor's
+    std[..., 0] = std[..., 1] if std.shape[-1] > 1 else std[..., 0]
+    return np.maximum(std, 1e-5)
+
+
+def market_features_v3(
+    mid: np.ndarray,
+    high: np.ndarray | None = None,
+    low: np.ndarray | None = None,
+    volume: np.ndarray | None = None,
+    taker_buy: np.ndarray | None = None,
+    time_ms: np.ndarray | None = None,
+    window: int = DEFAULT_SCALE_WINDOW,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Observation rows of layout v3 (..., n, 22), market columns filled and the agent ones
+    zero, and the per-bar scale (..., n) they were divided by (``rolling_scale``).
+
+    The 15 columns of v2 are the same functions of the bars, with the reference volatility and
+    mean volume taken from each bar's own trailing ``window`` bars; every value at bar t uses
+    bars up to t only."""
+    mid = np.asarray(mid, dtype=np.float64)
+    scale = rolling_scale(mid, window)
+    mean_vol = None
+    vol_arr = tb = None
+    if volume is not None:
+        vol_arr = np.asarray(volume, dtype=np.float64)
+        mean_vol = _rolling_mean_std(vol_arr, window)[0]
+    base = market_features(mid, scale, high, low, vol_arr, taker_buy, mean_vol)
+    out = np.zeros((*mid.shape, len(LAYOUTS["v3"])), dtype=np.float64)
+    out[..., :N_OBS] = base
+    if vol_arr is not None and taker_buy is not None:
+        tb = np.asarray(taker_buy, dtype=np.float64)
+        for col, k in ((IMBALANCE_5, 5), (IMBALANCE_20, 20)):
+            v, b = _trailing_sum(vol_arr, k), _trailing_sum(tb, k)
+            share = np.divide(b, v, out=np.full_like(v, 0.5), where=v > 0)
+            out[..., col] = 2.0 * share - 1.0
+    out[..., VOL_LEVEL] = np.log(scale * 1e4)
+    if vol_arr is not None and mean_vol is not None:
+        m20 = _rolling_mean_std(vol_arr, 20)[0]
+        out[..., VOLUME_REGIME] = np.log(np.maximum(m20, 1e-12) / np.maximum(mean_vol, 1e-12))
+    if time_ms is not None:
+        phase = 2.0 * np.pi * (np.asarray(time_ms, dtype=np.int64) % _DAY_MS) / _DAY_MS
+        out[..., TOD_SIN] = np.sin(phase)
+        out[..., TOD_COS] = np.cos(phase)
+    if high is not None and low is not None:
+        # a bid and an ask one 20-bar sigma from the previous close; a side fills when the bar
+        # trades through it, and is marked to the bar's close (in those sigmas). The short
+        # sigma keeps the average's memory inside a live window of 256 bars.
+        prev = np.concatenate([mid[..., :1], mid[..., :-1]], axis=-1)
+        s20 = np.maximum(_rolling_mean_std(_lagged_return(mid, 1), 20)[1], 1e-5)
+        d = np.concatenate([s20[..., :1], s20[..., :-1]], axis=-1) * prev
+        safe = np.where(d > 0, d, 1.0)
+        move = (mid - prev) / safe
+        bid = np.asarray(low) < prev - d
+        ask = np.asarray(high) > prev + d
+        markout = np.where(bid, 1.0 + move, 0.0) + np.where(ask, 1.0 - move, 0.0)
+        markout[..., 0] = 0.0
+        out[..., QUOTE_MARKOUT] = ema(markout, 1.0 / 20.0)
+    low_b, high_b = layout_bounds("v3")
+    np.nan_to_num(out, copy=False, nan=0.0, posinf=0.0, neginf=0.0)
+    np.clip(out, low_b.astype(np.float64), high_b.astype(np.float64), out=out)
+    return out, scale

@@ -15,12 +15,10 @@ from envs.features import (
     DRAWDOWN,
     FILL_MEMORY_STEPS,
     INVENTORY,
-    N_OBS,
-    OBS_HIGH,
-    OBS_LOW,
     TIME_LEFT,
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
+    layout_bounds,
 )
 from envs.models import FeeModel, RewardModel, TickMidprice, make_fill_model, make_midprice
 from envs.tick import TickFills
@@ -106,7 +104,8 @@ class MarketMakingEnv(gym.Env):
     continuous interface underneath (any bid/ask distance), used by the baselines.
 
     ## Observation space
-    ``Box(15,)`` float32; column indices are constants in ``envs.features``:
+    ``Box(15,)`` float32 (layout v2, the default) or ``Box(22,)`` (v3); column indices are
+    constants in ``envs.features``:
 
     | # | name            | meaning                                              | range     |
     |---|-----------------|------------------------------------------------------|-----------|
@@ -128,6 +127,13 @@ class MarketMakingEnv(gym.Env):
 
     The pnl unit is ten one-step standard deviations of one order's value.
 
+    Layout v3 (``observation.layout``) takes the reference volatility, the mean volume and the
+    pnl unit from each series' own trailing ``observation.scale_window`` bars instead of a
+    scale pinned at training, and appends: imbalance_5, imbalance_20 (taker-buy share of the
+    last 5 / 20 bars' volume * 2 - 1), vol_level (log rolling one-bar vol in bps), volume_regime
+    (log 20-bar mean volume / window mean), tod_sin, tod_cos (time of day of the bar) and
+    quote_markout (EMA of what quotes one 20-bar sigma away earned, marked at the bar's close).
+
     ## Rewards
     The change in wealth (cash + inventory marked to the mid, net of fees) with an optional
     inventory penalty, risk-averse (mean-variance) term or spread-capture form
@@ -148,7 +154,7 @@ class MarketMakingEnv(gym.Env):
     ``reset(options={"start": i})`` starts a replay episode at bar ``i``.
 
     ## Version history
-    - v0: first release.
+    - v0: first release; observation layout v3 added beside v2 (v2 stays the default).
     """
 
     metadata: dict[str, Any] = {"render_modes": []}  # noqa: RUF012
@@ -177,7 +183,9 @@ class MarketMakingEnv(gym.Env):
         sigma = self.midprice.step_sigma / math.sqrt(cfg.dt)
         self.reward_model = RewardModel(cfg.reward, sigma, cfg.dt)
         self.action_space = spaces.Discrete(N_ENV_ACTIONS)
-        self.observation_space = spaces.Box(OBS_LOW, OBS_HIGH, shape=(N_OBS,), dtype=np.float32)
+        low, high = layout_bounds(cfg.observation.layout)
+        self.observation_space = spaces.Box(low, high, shape=low.shape, dtype=np.float32)
+        self._v3 = cfg.observation.layout == "v3"
         self._table = action_table(cfg)
         self._bps = cfg.actions.unit == "bps"
         self._size = cfg.actions.order_size
@@ -229,6 +237,12 @@ class MarketMakingEnv(gym.Env):
         rows[:, TIME_LEFT] = np.linspace(1.0, 0.0, self._n + 1, dtype=np.float32)
         rows[:, TIME_SINCE_FILL] = 1.0
         self._rows = rows
+        # the pnl unit of the agent columns: fixed (v2), or each step's own (v3: ten one-step
+        # standard deviations of one order's value at that step's scale)
+        self._units: list[float] | None = None
+        if self._v3 and data.scale is not None:
+            units = 10.0 * self._size * data.mid[:, 0] * data.scale[:, 0]
+            self._units = np.where(units > 0, units, 1.0).tolist()
         if self.tick is not None:
             assert data.time_ms is not None
             self._times: list[int] = data.time_ms[:, 0].tolist()
@@ -357,7 +371,7 @@ class MarketMakingEnv(gym.Env):
         obs = self._rows[t].copy()
         inv = q / self._max_inv
         obs[INVENTORY] = 1.0 if inv > 1.0 else (-1.0 if inv < -1.0 else inv)
-        unit = self._pnl_unit
+        unit = self._pnl_unit if self._units is None else self._units[t]
         upnl = q * (mid_next - avg) / unit
         obs[UNREALIZED_PNL] = 10.0 if upnl > 10.0 else (-10.0 if upnl < -10.0 else upnl)
         dd = (self._peak - wealth) / unit

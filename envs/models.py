@@ -12,10 +12,17 @@ from typing import Protocol
 
 import numpy as np
 
-from envs.config import FeeConfig, FillConfig, MarketMakingConfig, MidpriceConfig, RewardConfig
+from envs.config import (
+    FeeConfig,
+    FillConfig,
+    MarketMakingConfig,
+    MidpriceConfig,
+    ObservationConfig,
+    RewardConfig,
+)
 from envs.data.klines import load_klines
 from envs.data.l2.tape import load_tape, load_tick_tape
-from envs.features import market_features
+from envs.features import market_features, market_features_v3
 
 
 @dataclass(frozen=True)
@@ -24,7 +31,8 @@ class EpisodeData:
     (``n_steps + 1`` rows), so one step reads one contiguous row.
 
     ``high``/``low`` at row t+1 are the extremes traded between step t and t+1 (replay only).
-    ``features`` (n_steps + 1, paths, N_OBS) holds the market columns of the observation.
+    ``features`` (n_steps + 1, paths, columns) holds the market columns of the observation.
+    ``scale`` (n_steps + 1, paths): each step's own volatility scale (layout v3), else None.
     """
 
     mid: np.ndarray
@@ -33,6 +41,7 @@ class EpisodeData:
     features: np.ndarray | None
     time_ms: np.ndarray | None
     ref_vol: float
+    scale: np.ndarray | None = None
 
 
 class MidpriceModel(Protocol):
@@ -57,10 +66,13 @@ class BrownianMidprice:
     the paper's simulation.
     """
 
-    def __init__(self, cfg: MidpriceConfig, dt: float, warmup: int) -> None:
+    def __init__(
+        self, cfg: MidpriceConfig, dt: float, warmup: int, obs: ObservationConfig | None = None
+    ) -> None:
         self.cfg = cfg
         self.dt = dt
         self.warmup = warmup
+        self.obs = obs or ObservationConfig()
         self.step_sigma = cfg.sigma * math.sqrt(dt)
         self.s_ref = cfg.s0
         self.ref_vol = self.step_sigma / cfg.s0 if cfg.sigma > 0 else 1e-4
@@ -92,10 +104,13 @@ class BrownianMidprice:
             for i in range(m):
                 np.add(path[i], inc[i], out=path[i + 1])
         path += self.cfg.s0 - path[w]  # the episode starts exactly at s0
-        feats = None
-        if with_features:
+        feats = scale = None
+        if with_features and self.obs.layout == "v3":
+            rows, sc = market_features_v3(path.T, window=self.obs.scale_window)
+            feats, scale = rows[:, w:].transpose(1, 0, 2), sc[:, w:].T
+        elif with_features:
             feats = market_features(path.T, self.ref_vol)[:, w:].transpose(1, 0, 2)
-        return EpisodeData(path[w:], None, None, feats, None, self.ref_vol)
+        return EpisodeData(path[w:], None, None, feats, None, self.ref_vol, scale)
 
 
 class ReplayMidprice:
@@ -105,11 +120,14 @@ class ReplayMidprice:
     series starting at random bars (or the given ``starts``).
     """
 
-    def __init__(self, cfg: MidpriceConfig, warmup: int) -> None:
+    def __init__(
+        self, cfg: MidpriceConfig, warmup: int, obs: ObservationConfig | None = None
+    ) -> None:
         df = load_klines(list(cfg.files))
         self._setup(
             cfg,
             warmup,
+            obs or ObservationConfig(),
             df["close"].to_numpy(np.float64),
             df["high"].to_numpy(np.float64),
             df["low"].to_numpy(np.float64),
@@ -122,6 +140,7 @@ class ReplayMidprice:
         self,
         cfg: MidpriceConfig,
         warmup: int,
+        obs: ObservationConfig,
         close: np.ndarray,
         high: np.ndarray,
         low: np.ndarray,
@@ -141,9 +160,15 @@ class ReplayMidprice:
             self.step_sigma = cfg.ref_vol * self.s_ref
         if cfg.step_sigma is not None:
             self.step_sigma = cfg.step_sigma
-        self.features = market_features(
-            self.close, self.ref_vol, self.high, self.low, volume, taker, cfg.mean_volume
-        )
+        self.scale: np.ndarray | None = None
+        if obs.layout == "v3":
+            self.features, self.scale = market_features_v3(
+                self.close, self.high, self.low, volume, taker, self.time_ms, obs.scale_window
+            )
+        else:
+            self.features = market_features(
+                self.close, self.ref_vol, self.high, self.low, volume, taker, cfg.mean_volume
+            )
 
     def __len__(self) -> int:
         return len(self.close)
@@ -178,8 +203,15 @@ class ReplayMidprice:
             raise ValueError(f"episode starts must lie in [0, {len(self) - n_steps - 1}]")
         idx = np.arange(n_steps + 1)[:, None] + starts[None, :]
         feats = self.features[idx] if with_features else None
+        scale = self.scale[idx] if self.scale is not None else None
         return EpisodeData(
-            self.close[idx], self.high[idx], self.low[idx], feats, self.time_ms[idx], self.ref_vol
+            self.close[idx],
+            self.high[idx],
+            self.low[idx],
+            feats,
+            self.time_ms[idx],
+            self.ref_vol,
+            scale,
         )
 
 
@@ -190,7 +222,9 @@ class TickMidprice(ReplayMidprice):
     (no trade: the mid). The tape
     stays at hand (``tape``) for the queue fill model."""
 
-    def __init__(self, cfg: MidpriceConfig, warmup: int) -> None:
+    def __init__(
+        self, cfg: MidpriceConfig, warmup: int, obs: ObservationConfig | None = None
+    ) -> None:
         tape = load_tick_tape(cfg.trades, cfg.book_ticker) if cfg.trades else load_tape(cfg.files)
         self.tape = tape
         step = cfg.interval_ms
@@ -213,15 +247,15 @@ class TickMidprice(ReplayMidprice):
                 low[t] = min(low[t], float(price[a:b].min()))
                 volume[t] = float(qty[a:b].sum())
                 taker[t] = float(tape.trade_taker_buy[a:b].sum())
-        self._setup(cfg, warmup, mid, high, low, grid, volume, taker)
+        self._setup(cfg, warmup, obs or ObservationConfig(), mid, high, low, grid, volume, taker)
 
 
 def make_midprice(cfg: MarketMakingConfig) -> BrownianMidprice | ReplayMidprice:
     if cfg.midprice.kind == "tick":
-        return TickMidprice(cfg.midprice, cfg.warmup)
+        return TickMidprice(cfg.midprice, cfg.warmup, cfg.observation)
     if cfg.midprice.kind == "replay":
-        return ReplayMidprice(cfg.midprice, cfg.warmup)
-    return BrownianMidprice(cfg.midprice, cfg.dt, cfg.warmup)
+        return ReplayMidprice(cfg.midprice, cfg.warmup, cfg.observation)
+    return BrownianMidprice(cfg.midprice, cfg.dt, cfg.warmup, cfg.observation)
 
 
 class PoissonFill:

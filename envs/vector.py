@@ -20,11 +20,10 @@ from envs.features import (
     DRAWDOWN,
     FILL_MEMORY_STEPS,
     INVENTORY,
-    OBS_HIGH,
-    OBS_LOW,
     TIME_LEFT,
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
+    layout_bounds,
 )
 from envs.market_making import action_table, apply_fill_many
 from envs.models import EpisodeData, FeeModel, RewardModel, make_fill_model, make_midprice
@@ -39,7 +38,7 @@ class QuoteState:
     dt: float
     mid: np.ndarray  # (n,)
     inventory: np.ndarray  # (n,)
-    obs: np.ndarray | None  # (n, N_OBS) float32, when the simulator builds observations
+    obs: np.ndarray | None  # (n, columns) float32, when the simulator builds observations
 
     @property
     def time_left(self) -> float:
@@ -139,10 +138,14 @@ class VectorMarketSim:
         session = self.session_steps
         obs[:, TIME_LEFT] = 1.0 - (t % session) / session if session else 1.0 - t / self.cfg.n_steps
         obs[:, INVENTORY] = self.q / self.cfg.max_inventory
-        obs[:, UNREALIZED_PNL] = self.q * (self._mid[t] - self.avg) / self._pnl_unit
-        obs[:, DRAWDOWN] = (self.peak - self.wealth) / self._pnl_unit
+        unit: float | np.ndarray = self._pnl_unit
+        if self.data.scale is not None:  # layout v3: each step's own scale
+            unit = 10.0 * self.cfg.actions.order_size * self._mid[t] * self.data.scale[t]
+            unit = np.where(unit > 0, unit, 1.0)
+        obs[:, UNREALIZED_PNL] = self.q * (self._mid[t] - self.avg) / unit
+        obs[:, DRAWDOWN] = (self.peak - self.wealth) / unit
         obs[:, TIME_SINCE_FILL] = np.minimum((t - self.last_fill) / FILL_MEMORY_STEPS, 1.0)
-        np.clip(obs, OBS_LOW, OBS_HIGH, out=obs)
+        np.clip(obs, *layout_bounds(self.cfg.observation.layout), out=obs)
         return obs
 
     def step_actions(self, actions: np.ndarray) -> np.ndarray:

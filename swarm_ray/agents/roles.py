@@ -156,7 +156,7 @@ class RoleLogic:
         self.cfg = cfg
 
     def model_input(self, inp: CycleInput) -> tuple[float, ...]:
-        return inp.observation
+        return inp.observation_for(self.model)
 
     def opinion(self, inp: CycleInput, answer: dict[str, Any] | None, note: str = "") -> Opinion:
         raise NotImplementedError

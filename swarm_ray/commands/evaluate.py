@@ -56,7 +56,8 @@ def _run_preset(args: argparse.Namespace) -> int:
     if args.episodes < 1:
         raise ConfigError("--episodes must be at least 1")
     seed = 0 if args.seed is None else args.seed
-    res = evaluate_as2008(args.episodes, seed, args.gamma, args.distance_from)
+    extra = registry_agents(args.models) if args.models else []
+    res = evaluate_as2008(args.episodes, seed, args.gamma, args.distance_from, extra)
     if args.json:
         print(json.dumps(res))
         return 0
@@ -67,13 +68,16 @@ def _run_preset(args: argparse.Namespace) -> int:
         title=f"Avellaneda-Stoikov (2008), gamma={args.gamma}, {args.episodes} runs, "
         f"fill distance from the {args.distance_from.replace('_', ' ')}"
     )
-    for col in ("strategy", "mean spread", "mean pnl", "std pnl", "mean q", "std q"):
+    cols = ("mean_spread", "mean_pnl", "std_pnl", "mean_over_std", "mean_q", "std_q")
+    heads = ("strategy", "mean spread", "mean pnl", "std pnl", "mean/std", "mean q", "std q")
+    if extra:
+        cols += ("market_orders",)
+        heads += ("market orders",)
+    for col in heads:
         table.add_column(col, justify="right")
+    labels = {a.name: f"{a.name} {a.policy.version}" for a in extra}
     for name, m in res.items():
-        table.add_row(
-            name,
-            *(f"{m[k]:.3f}" for k in ("mean_spread", "mean_pnl", "std_pnl", "mean_q", "std_q")),
-        )
+        table.add_row(labels.get(name, name), *(f"{m[k]:.3f}" for k in cols))
     Console().print(table)
     return 0
 

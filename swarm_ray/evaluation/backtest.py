@@ -95,19 +95,35 @@ def run_agent(sim: VectorMarketSim, agent: Agent, starts: np.ndarray | None = No
 
 
 def evaluate_as2008(
-    episodes: int = 1000, seed: int = 0, gamma: float = 0.1, distance_from: str = "quote_mid"
+    episodes: int = 1000,
+    seed: int = 0,
+    gamma: float = 0.1,
+    distance_from: str = "quote_mid",
+    agents: Sequence[Any] = (),
+    reduce_cost: float = 0.65,
 ) -> dict[str, dict]:
     """Avellaneda & Stoikov (2008) section 3: inventory vs symmetric strategy over
     ``episodes`` simulations; the paper's table columns for each. ``distance_from``:
     ``next_mid`` measures a quote's fill distance from the mid after the step's move (the
     order of events that reproduces the paper's table), ``quote_mid`` from the mid it was set
-    at (the preset's default)."""
+    at (the preset's default). ``agents``: registry policies (``RegistryPolicyAgent``) run on the
+    same paths (same seed), each seeing observations of its own layout. The paper has no market
+    orders; a policy's reduce action pays ``reduce_cost`` from the mid (0.65: what a tight quote
+    earns), and ``market_orders`` counts them per run."""
     cfg = make_config({"preset": "as2008", "fills": {"distance_from": distance_from}})
     mp, fl = cfg.midprice, cfg.fills
     out: dict[str, dict] = {}
-    for mode in ("inventory", "symmetric"):
-        agent = AvellanedaStoikovAgent(gamma, fl.k, mp.sigma, fl.A, mode=mode)
-        sim = VectorMarketSim(cfg, n_paths=episodes, seed=seed)
+    runs: list[tuple[str, Any, MarketMakingConfig]] = [
+        (mode, AvellanedaStoikovAgent(gamma, fl.k, mp.sigma, fl.A, mode=mode), cfg)
+        for mode in ("inventory", "symmetric")
+    ]
+    for a in agents:
+        layout = dict(getattr(a, "env_overrides", {}).get("observation") or {})
+        fees = {"market_half_spread": reduce_cost}
+        runs.append((a.name, a, make_config(cfg, observation=layout, fees=fees)))
+    for mode, agent, run_cfg in runs:
+        with_obs = bool(getattr(agent, "discrete", False))
+        sim = VectorMarketSim(run_cfg, n_paths=episodes, seed=seed, with_obs=with_obs)
         run = run_agent(sim, agent)
         final_w, final_q = run.wealth[-1], run.inventory[-1]
         spread = np.nanmean((run.ask - run.bid)[:, :])
@@ -115,8 +131,10 @@ def evaluate_as2008(
             "mean_spread": float(spread),
             "mean_pnl": float(final_w.mean()),
             "std_pnl": float(final_w.std()),
+            "mean_over_std": float(final_w.mean() / final_w.std()) if final_w.std() > 0 else 0.0,
             "mean_q": float(final_q.mean()),
             "std_q": float(final_q.std()),
+            "market_orders": float(np.mean(np.count_nonzero(sim.history["market_qty"], axis=0))),
         }
     return out
 

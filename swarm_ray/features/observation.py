@@ -1,12 +1,15 @@
 """Live features: the coordinator's rolling bar window turned into model inputs each cycle.
 
-Two vectors, built exactly as the models saw them in training:
+The vectors, built exactly as the models saw them in training:
 
 - the 20 market-analysis features (``swarm_ray.features.analysis``) of the newest bar, from
   the same function that builds them for training, run over the window;
 - the 15-column agent observation of the environment (``envs.features``): its market columns
   from ``market_features`` over the window, its agent columns (inventory, time left, unrealised
-  PnL, drawdown, time since the last fill) scaled as the env scales them.
+  PnL, drawdown, time since the last fill) scaled as the env scales them;
+- for policies trained on observation layout v3, its 22 columns (``market_features_v3``): the
+  same 15 scaled by the window's own trailing ``scale_window`` bars, plus 7 more. A window of
+  256 bars holds the 240 of the default scale window.
 
 Both use exponential averages seeded at the start of the window; with ``WINDOW`` bars the seed's
 weight has decayed below 1e-7, so the values match the training features (tested).
@@ -20,7 +23,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +33,13 @@ from envs.features import (
     DRAWDOWN,
     FILL_MEMORY_STEPS,
     INVENTORY,
-    N_OBS,
-    OBS_HIGH,
-    OBS_LOW,
+    LAYOUTS,
     TIME_LEFT,
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
+    layout_bounds,
     market_features,
+    market_features_v3,
 )
 from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.core.instruments import Kline
@@ -63,10 +66,22 @@ class ObservationSpec:
     n_steps: int
     analysis_ref_vol: float = 1e-4
     """The market-analysis network's reference volatility (from its feature layout)."""
+    layouts: tuple[tuple[str, str], ...] = field(default=())
+    """(model name, observation layout) of every policy not on layout v2."""
+    scale_window: int = 240
+    """Layout v3: bars behind the rolling scale."""
 
     @property
     def pnl_unit(self) -> float:
         return 10.0 * self.order_size * self.step_sigma or 1.0
+
+    def layout(self, model: str) -> str:
+        """The observation layout ``model`` was trained on (v2 unless named)."""
+        return dict(self.layouts).get(model, "v2")
+
+    @property
+    def needs_v3(self) -> bool:
+        return any(layout == "v3" for _, layout in self.layouts)
 
     @classmethod
     def from_card(cls, card: dict[str, Any], analysis_ref_vol: float = 1e-4) -> ObservationSpec:
@@ -103,6 +118,7 @@ class ObservationSpec:
             max_inventory=cfg.max_inventory,
             n_steps=cfg.n_steps,
             analysis_ref_vol=analysis_ref_vol,
+            scale_window=cfg.observation.scale_window,
         )
 
 
@@ -185,6 +201,24 @@ class BarWindow:
         )[-1]
         return analysis, market.astype(np.float32)
 
+    def market_v3(self) -> tuple[np.ndarray, float]:
+        """Layout v3's market columns of the newest bar (22,) and the pnl unit of one order at
+        its scale (ten one-bar standard deviations of the order's value)."""
+        if len(self._bars) < MIN_BARS:
+            raise ValueError(f"warming up: {len(self._bars)} of {MIN_BARS} bars")
+        a = self.arrays()
+        rows, scale = market_features_v3(
+            a["close"],
+            a["high"],
+            a["low"],
+            a["volume"],
+            a["taker_buy"],
+            a["open_time_ms"],
+            self.spec.scale_window,
+        )
+        unit = 10.0 * self.spec.order_size * float(a["close"][-1]) * float(scale[-1])
+        return rows[-1].astype(np.float32), unit or 1.0
+
 
 def agent_observation(
     market_row: np.ndarray,
@@ -195,15 +229,19 @@ def agent_observation(
     drawdown: float,
     bars_since_fill: float,
     bar_open_ms: int,
+    pnl_unit: float | None = None,
 ) -> np.ndarray:
-    """The 15-column observation: ``market_row``'s market columns plus the agent columns."""
+    """The observation of ``market_row``'s layout (15 columns: v2, 22: v3): its market columns
+    plus the agent columns. ``pnl_unit``: v3's unit at the window's scale (else the spec's)."""
     obs = np.array(market_row, dtype=np.float32, copy=True)
-    assert obs.shape == (N_OBS,)
-    unit = spec.pnl_unit
+    layout = next((k for k, cols in LAYOUTS.items() if obs.shape == (len(cols),)), None)
+    if layout is None:
+        raise ValueError(f"an observation row of {obs.shape} matches no layout")
+    unit = pnl_unit or spec.pnl_unit
     obs[INVENTORY] = inventory / spec.max_inventory
     minute = bar_open_ms // 60_000
     obs[TIME_LEFT] = 1.0 - (minute % spec.n_steps) / spec.n_steps
     obs[UNREALIZED_PNL] = unrealized_pnl / unit
     obs[DRAWDOWN] = drawdown / unit
     obs[TIME_SINCE_FILL] = bars_since_fill / FILL_MEMORY_STEPS
-    return np.clip(obs, OBS_LOW, OBS_HIGH)
+    return np.clip(obs, *layout_bounds(layout))

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from pathlib import Path
 
+from swarm_ray.core.roles import POLICY_ROLES
 from swarm_ray.features.observation import ObservationSpec
-from swarm_ray.registry.policies import SmokeModel, latest_dir, read_card
+from swarm_ray.registry.policies import SmokeModel, latest_dir, layout_of, read_card
 
 __all__ = ["observation_spec"]
 
@@ -15,8 +17,9 @@ log = logging.getLogger(__name__)
 
 
 def observation_spec(models_dir: str | Path) -> ObservationSpec:
-    """Scales of the policies' training env, from the newest strategy optimizer's card, and the
-    market-analysis network's reference volatility from its feature layout."""
+    """Scales of the policies' training env, from the newest strategy optimizer's card, the
+    observation layout of each DQN role's newest policy, and the market-analysis network's
+    reference volatility from its feature layout."""
     models = Path(models_dir)
     analysis_ref = 1e-4
     try:
@@ -28,8 +31,18 @@ def observation_spec(models_dir: str | Path) -> ObservationSpec:
         raise
     except (FileNotFoundError, KeyError, ValueError):
         log.warning("no market_analyst layout under %s; analysis ref vol 1e-4", models)
-    try:
-        card = read_card(latest_dir(models, "strategy_optimizer"))
-    except FileNotFoundError:
-        card = {}
-    return ObservationSpec.from_card(card, analysis_ref_vol=analysis_ref)
+    cards: dict[str, dict] = {}
+    for role in POLICY_ROLES:
+        try:
+            cards[role] = read_card(latest_dir(models, role))
+        except FileNotFoundError:
+            continue
+    layouts = tuple((r, layout_of(c)) for r, c in cards.items() if layout_of(c) != "v2")
+    # the sessions, sizes and (for v2) the pinned scales: the strategy optimizer's card, or a
+    # v2 policy's when the strategy optimizer is on another layout and one exists
+    v2 = [c for c in cards.values() if layout_of(c) == "v2"]
+    card = cards.get("strategy_optimizer", {})
+    if v2 and layout_of(card) != "v2":
+        card = v2[0]
+    spec = ObservationSpec.from_card(card, analysis_ref_vol=analysis_ref)
+    return replace(spec, layouts=layouts)

@@ -36,7 +36,7 @@ import numpy as np
 
 from envs.actions import ACTION_NAMES, N_ENV_ACTIONS
 from envs.baselines import PolicyAgent
-from envs.features import OBS_COLUMNS, OBS_HIGH, OBS_LOW
+from envs.features import LAYOUTS, OBS_COLUMNS, layout_bounds, layout_columns
 from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.registry.files import (
     CARD,
@@ -66,6 +66,7 @@ __all__ = [
     "RegistryPolicyAgent",
     "SmokeModel",
     "latest_dir",
+    "layout_of",
     "list_models",
     "load_policies",
     "load_policy",
@@ -185,14 +186,24 @@ def list_models(models_dir: str | Path, kind: str | None = None) -> list[dict[st
     return cards
 
 
-def observation_layout() -> dict[str, Any]:
+def observation_layout(layout: str = "v2") -> dict[str, Any]:
+    """The observation layout file of a policy trained on ``layout`` (``envs.features``)."""
+    low, high = layout_bounds(layout)
     return {
-        "columns": list(OBS_COLUMNS),
-        "low": [float(x) for x in OBS_LOW],
-        "high": [float(x) for x in OBS_HIGH],
+        "layout": layout,
+        "columns": list(layout_columns(layout)),
+        "low": [float(x) for x in low],
+        "high": [float(x) for x in high],
         "dtype": "float32",
         "actions": list(ACTION_NAMES[:N_ENV_ACTIONS]),
     }
+
+
+def layout_of(card: dict[str, Any]) -> str:
+    """The observation layout a policy's card names (``env_config.observation.layout``); v2
+    for a card written before layouts had names."""
+    env = card.get("env_config") or {}
+    return str((env.get("observation") or {}).get("layout", "v2"))
 
 
 def write_policy_files(
@@ -202,7 +213,8 @@ def write_policy_files(
     ``folder``; returns the card written."""
     folder = Path(folder)
     weights = write_weights(folder, tensors)
-    (folder / OBS_LAYOUT).write_text(json.dumps(observation_layout(), indent=2) + "\n")
+    layout = observation_layout(layout_of(card))
+    (folder / OBS_LAYOUT).write_text(json.dumps(layout, indent=2) + "\n")
     head = {k: card[k] for k in ("name", "kind", "version", "commit") if k in card}
     rest = {k: v for k, v in card.items() if k not in head and k not in ("architecture", "weights")}
     full = {**head, "architecture": arch, "weights": weights, **rest}
@@ -232,7 +244,7 @@ class DQNPolicy:
 
         self.network = network.eval()
         self.card = card
-        self.layout = layout or observation_layout()
+        self.layout = layout or observation_layout(layout_of(card))
         self.name: str = card.get("name", "policy")
         self.version: str = card.get("version", "")
         self._torch = torch
@@ -245,7 +257,7 @@ class DQNPolicy:
     NUMPY_ROWS = 64
 
     def q_values(self, obs: np.ndarray) -> np.ndarray:
-        """Q-values (n, 7) of observations (n, 15)."""
+        """Q-values (n, 7) of observations (n, observation_dim)."""
         x = np.asarray(obs, dtype=np.float32).reshape(-1, self._dim)
         if len(x) <= self.NUMPY_ROWS:
             return self._numpy(x)
@@ -253,7 +265,7 @@ class DQNPolicy:
             return self.network(self._torch.as_tensor(x)).cpu().numpy()
 
     def __call__(self, obs: np.ndarray) -> np.ndarray:
-        """Greedy actions (n,) of observations (n, 15)."""
+        """Greedy actions (n,) of observations (n, observation_dim)."""
         return self.q_values(obs).argmax(axis=-1).astype(np.int64)
 
     def act_with_confidence(self, obs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -266,11 +278,16 @@ class DQNPolicy:
 
 
 def read_observation_layout(vdir: Path, arch: dict[str, Any]) -> dict[str, Any]:
-    """The version's observation layout, checked against this code's columns and the card."""
+    """The version's observation layout, checked against this code's columns of the layout it
+    names (v2 when it names none) and the card."""
     path = vdir / OBS_LAYOUT
     layout = read_json(path, "observation layout")
-    if layout.get("columns") != list(OBS_COLUMNS):
-        raise RegistryError(f"{path}: observation columns differ from envs.features.OBS_COLUMNS")
+    name = str(layout.get("layout", "v2"))
+    if name not in LAYOUTS:
+        raise RegistryError(f"{path}: unknown observation layout {name!r}; known {sorted(LAYOUTS)}")
+    columns = layout_columns(name)
+    if layout.get("columns") != list(columns):
+        raise RegistryError(f"{path}: observation columns differ from envs.features' layout {name}")
     actions = layout.get("actions")
     if not isinstance(actions, list) or len(actions) != arch["n_actions"]:
         raise RegistryError(
@@ -281,10 +298,10 @@ def read_observation_layout(vdir: Path, arch: dict[str, Any]) -> dict[str, Any]:
         bounds = layout.get(key)
         if not isinstance(bounds, list) or len(bounds) != arch["observation_dim"]:
             raise RegistryError(f"{path}: {key!r} must list {arch['observation_dim']} bounds")
-    if arch["observation_dim"] != len(OBS_COLUMNS):
+    if arch["observation_dim"] != len(columns):
         raise RegistryError(
             f"{vdir / CARD}: observation_dim {arch['observation_dim']} is not the "
-            f"{len(OBS_COLUMNS)} observation columns"
+            f"{len(columns)} columns of observation layout {name}"
         )
     return layout
 
@@ -310,6 +327,11 @@ def load_policy(version_dir: str | Path) -> DQNPolicy:
     check_servable(vdir, card)
     arch = check_architecture(card_section(card, "architecture", vdir / CARD), vdir / CARD)
     layout = read_observation_layout(vdir, arch)
+    if layout.get("layout", "v2") != layout_of(card):
+        raise RegistryError(
+            f"{vdir / OBS_LAYOUT}: layout {layout.get('layout', 'v2')!r} is not the card's "
+            f"{layout_of(card)!r} (env_config.observation.layout)"
+        )
     tensors = read_weights(vdir, card, expected_tensors(arch))
     torch.set_num_threads(max(1, min(torch.get_num_threads(), 2)))
     network = build_q_network(arch)
@@ -335,7 +357,8 @@ class RegistryPolicyAgent(PolicyAgent):
     - ``session_steps``: its training episode length. A longer backtest (a whole day) runs in
       sessions that long (``envs.vector.VectorMarketSim(session_steps=...)``): ``time_left``
       restarts every session and the drawdown reference resets, as the swarm does live.
-    - ``env_overrides``: the env settings of its observation (the features' pinned scale).
+    - ``env_overrides``: the env settings of its observation (its layout, and the features'
+      pinned scale for layout v2).
     """
 
     def __init__(
@@ -355,7 +378,10 @@ class RegistryPolicyAgent(PolicyAgent):
         keys = ("ref_vol", "step_sigma", "mean_volume")
         scale = {k: env.get("midprice", {}).get(k) for k in keys}
         scale = {k: v for k, v in scale.items() if v is not None}
-        return cls(policy, policy.name, env.get("n_steps"), {"midprice": scale} if scale else {})
+        overrides: dict[str, Any] = {"midprice": scale} if scale else {}
+        if env.get("observation"):
+            overrides["observation"] = dict(env["observation"])
+        return cls(policy, policy.name, env.get("n_steps"), overrides)
 
 
 def load_policy_agents(

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import ray
 
-from envs.features import N_OBS
+from envs.features import layout_columns
 from swarm_ray.agents.roles import Agents
 from swarm_ray.core.clock import LiveClock, SimulatedClock
 from swarm_ray.core.config import resolve_path
-from swarm_ray.core.roles import MARKET_ANALYST, ROLES
+from swarm_ray.core.roles import POLICY_ROLES, ROLES
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.features.analysis import N_FEATURES
 from swarm_ray.features.observation import WINDOW
@@ -97,7 +97,7 @@ class CoordinatorImpl:
             metrics = SwarmMetrics()
             for s in self.symbols:
                 metrics.declare(s, ROLES)
-        spec = observation_spec(resolve_path(cfg.models_dir))
+        spec = self.spec = observation_spec(resolve_path(cfg.models_dir))
         if paper:
             self._next_ns = self._paper_start_ns()
             self._end_ns = min(self.exchange.replay_end_ns(s) for s in self.symbols)
@@ -217,9 +217,10 @@ class CoordinatorImpl:
         to Serve; returns the model version each role is answered by."""
         if self.agents.client is None:  # scripted votes: no model
             return dict.fromkeys(self.agents.agents, "scripted")
+        dims = {m: len(layout_columns(self.spec.layout(m))) for m in POLICY_ROLES}
         requests = {
-            a.logic.model: np.zeros((1, N_FEATURES if r == MARKET_ANALYST else N_OBS), np.float32)
-            for r, a in self.agents.agents.items()
+            a.logic.model: np.zeros((1, dims.get(a.logic.model, N_FEATURES)), np.float32)
+            for a in self.agents.agents.values()
         }
         answers = await self.agents.client.predict_models(requests)
         return {

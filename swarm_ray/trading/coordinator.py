@@ -233,12 +233,19 @@ class SymbolCoordinator:
         mid = snap.mid if snap is not None else math.nan
         analysis: tuple[float, ...] = (0.0,) * 20
         obs: tuple[float, ...] = (0.0,) * 15
+        others: dict[str, tuple[float, ...]] = {}
         if not problems:
             try:
                 a, market = self.window.features()
                 obs = tuple(float(x) for x in self._observation(market, mid))
                 analysis = tuple(float(x) for x in a)
-                if not all(map(math.isfinite, analysis + obs)):
+                values = analysis + obs
+                if self.spec.needs_v3:
+                    row, unit = self.window.market_v3()
+                    v3 = tuple(float(x) for x in self._observation(row, mid, unit))
+                    others = {m: v3 for m, layout in self.spec.layouts if layout == "v3"}
+                    values += v3
+                if not all(map(math.isfinite, values)):
                     problems.append("non-finite features")
             except ValueError as exc:
                 problems.append(str(exc))
@@ -258,6 +265,7 @@ class SymbolCoordinator:
             volatility_bps=self.window.volatility_bps(),
             data_problems=self._problems,
             snapshot=snap,
+            observations=others,
         )
 
     def _refresh_bars(self, now_ns: int) -> None:
@@ -269,7 +277,7 @@ class SymbolCoordinator:
         bars = self.exchange.recent_klines(self.symbol, "1m", int(limit))
         self.window.extend(b for b in bars if b.close_time_ms < now_ms)
 
-    def _observation(self, market_row: Any, mid: float) -> Any:
+    def _observation(self, market_row: Any, mid: float, pnl_unit: float | None = None) -> Any:
         t_ns = self.clock.now_ns()
         session = (t_ns // 60_000_000_000) // self.spec.n_steps
         pnl = self.account.pnl(mid)
@@ -290,6 +298,7 @@ class SymbolCoordinator:
             drawdown=self.session_peak - pnl,
             bars_since_fill=bars_since,
             bar_open_ms=last.open_time_ms + 60_000 if last else t_ns // 1_000_000,
+            pnl_unit=pnl_unit,
         )
 
     # ------------------------------------------------------------------ act

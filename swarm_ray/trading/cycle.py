@@ -18,7 +18,7 @@ class CycleInput:
     analysis: tuple[float, ...]
     """The 20 market-analysis features."""
     observation: tuple[float, ...]
-    """The 15-column agent observation the DQN policies were trained on."""
+    """The 15-column agent observation of layout v2."""
     inventory_share: float
     """Position over the maximum position, in [-1, 1]."""
     drawdown: float
@@ -26,6 +26,12 @@ class CycleInput:
     volatility_bps: float
     data_problems: tuple[str, ...] = ()
     snapshot: MarketSnapshot | None = field(default=None, repr=False)
+    observations: dict[str, tuple[float, ...]] = field(default_factory=dict, repr=False)
+    """The observation of each policy trained on another layout than v2, by model name."""
+
+    def observation_for(self, model: str) -> tuple[float, ...]:
+        """The observation in the layout ``model`` was trained on."""
+        return self.observations.get(model, self.observation)
 
 
 @dataclass(frozen=True)

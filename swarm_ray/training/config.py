@@ -109,6 +109,21 @@ class RoleConfig(StrictModel):
     env: dict[str, Any] = Field(default_factory=dict, description="overrides of the base env")
 
 
+class MixtureConfig(StrictModel):
+    """Train on a mixture: a share of the episodes in a simulated market instead of the replay."""
+
+    weight: float = Field(
+        0.25, ge=0, le=1, description="share of episodes drawn from the simulation env"
+    )
+    env: dict[str, Any] = Field(
+        default_factory=lambda: {"preset": "as2008"},
+        description=(
+            "the simulation env (envs.config.MarketMakingConfig as a dict), every role's; its "
+            "observation section is the role env's, so both components share one layout"
+        ),
+    )
+
+
 class SmokeConfig(StrictModel):
     """What ``--smoke`` changes: a tiny budget that still exercises the whole pipeline."""
 
@@ -175,6 +190,9 @@ class TrainConfig(StrictModel):
     mode: Literal["replay", "simulation"] = Field(
         "replay", description="replay: the env replays data.train_days; simulation: env as is"
     )
+    mixture: MixtureConfig | None = Field(
+        None, description="replay: draw a share of the training episodes from a simulated market"
+    )
 
     @model_validator(mode="after")
     def _roles_known(self) -> TrainConfig:
@@ -183,6 +201,8 @@ class TrainConfig(StrictModel):
             raise ValueError(f"unknown roles {sorted(unknown)}; known: {list(POLICY_ROLES)}")
         if not self.roles:
             raise ValueError("at least one role is needed")
+        if self.mixture is not None and self.mode != "replay":
+            raise ValueError("mixture: mixes simulated episodes into a replay (mode: replay)")
         return self
 
 
@@ -197,6 +217,7 @@ __all__ = [
     "DQNParams",
     "DataConfig",
     "ExperimentConfig",
+    "MixtureConfig",
     "RegistryConfig",
     "ResourceConfig",
     "RoleConfig",

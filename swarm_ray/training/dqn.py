@@ -21,7 +21,7 @@ from swarm_ray.core.config import PROJECT_ROOT, ConfigError
 from swarm_ray.training.config import TrainConfig
 
 ENV_NAME = envs.ENV_ID
-BOOKKEEPING_KEYS = ("role", "num_envs")
+BOOKKEEPING_KEYS = ("role", "num_envs", "mixture")
 
 
 def resolve_files(env_config: dict[str, Any]) -> dict[str, Any]:
@@ -34,9 +34,31 @@ def resolve_files(env_config: dict[str, Any]) -> dict[str, Any]:
 
 
 def make_role_env(env_config: dict[str, Any]) -> gym.Env:
-    """Env creator for RLlib: the registered env, built from a plain dict (``role`` dropped)."""
+    """Env creator for RLlib: the registered env, built from a plain dict (``role`` dropped);
+    with a ``mixture`` entry ({weight, env}), a ``MixtureEnv`` of it and the simulation env."""
     cfg = {k: v for k, v in dict(env_config).items() if k not in BOOKKEEPING_KEYS}
+    mixture = dict(env_config).get("mixture")
+    if mixture:
+        from envs.mixture import MixtureEnv
+
+        w = float(mixture["weight"])
+        return MixtureEnv(
+            [resolve_files(cfg), mixture["env"]], [1.0 - w, w], names=["replay", "simulation"]
+        )
     return envs.make_env(resolve_files(cfg))
+
+
+def with_mixture(cfg: TrainConfig, env: dict[str, Any]) -> dict[str, Any]:
+    """A trial's env config: ``env`` plus the config's simulation mixture, if any, its
+    observation section taken from ``env`` so both share one layout."""
+    if cfg.mixture is None or cfg.mixture.weight <= 0:
+        return env
+    sim = _deep_merge(dict(cfg.mixture.env), {"observation": env.get("observation", {})})
+    try:
+        make_config(sim)
+    except (ValueError, TypeError) as exc:
+        raise ConfigError(f"mixture.env: {exc}") from None
+    return {**env, "mixture": {"weight": cfg.mixture.weight, "env": sim}}
 
 
 def register_training_env() -> None:

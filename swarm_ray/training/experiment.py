@@ -14,7 +14,12 @@ import numpy as np
 from swarm_ray.core.config import ConfigError
 from swarm_ray.core.storage import StorageError, storage_root
 from swarm_ray.training.config import TrainConfig
-from swarm_ray.training.dqn import build_dqn_config, register_training_env, role_env_config
+from swarm_ray.training.dqn import (
+    build_dqn_config,
+    register_training_env,
+    role_env_config,
+    with_mixture,
+)
 
 STOP_METRIC = "env_runners/num_env_steps_sampled_lifetime"
 RESULTS_DIR = "runs/ray_results"  # Tune results, in the storage root unless configured
@@ -126,7 +131,7 @@ def run_dqn_experiment(
 
     register_training_env()
     roles = roles or list(cfg.roles)
-    env_configs = [role_env_config(cfg, r, smoke=smoke) for r in roles]
+    env_configs = [with_mixture(cfg, role_env_config(cfg, r, smoke=smoke)) for r in roles]
     param_space = build_dqn_config(cfg, tune.grid_search(env_configs), smoke=smoke)
     storage, name = experiment_dir(cfg, smoke, storage_path)
     path = f"{storage.rstrip('/')}/{name}"  # a path or a URI
@@ -198,6 +203,7 @@ def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[s
             "train_days": [str(d) for d in cfg.data.train_days],
             "validation_days": [str(d) for d in cfg.data.validation_days],
             "evaluation_days": [str(d) for d in cfg.data.evaluation_days],
+            "mixture": None if cfg.mixture is None else with_mixture(cfg, env).get("mixture"),
         },
         "env_config": {k: v for k, v in env.items() if k != "role"},
         # how its training env filled quotes: poisson (simulated), trade_through (1-minute
@@ -205,6 +211,9 @@ def policy_card(cfg: TrainConfig, role: str, result: Any, smoke: bool) -> dict[s
         "fill_model": make_config({k: v for k, v in env.items() if k != "role"}).fills.kind,
         # what a user of the policy must reproduce to build its observation
         "inference": {
+            "observation_layout": make_config(
+                {k: v for k, v in env.items() if k != "role"}
+            ).observation.layout,
             "session_steps": env.get("n_steps"),
             "time_left": "1 - (minutes since the session start mod session_steps) / session_steps",
             "feature_scale": {

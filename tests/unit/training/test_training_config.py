@@ -99,3 +99,44 @@ def test_macro_f1_is_one_for_perfect_and_lower_for_a_constant_guess():
     y = [0, 1, 2, 3, 4, 2]
     assert macro_f1(y := __import__("numpy").array(y), y) == 1.0
     assert macro_f1(y, __import__("numpy").full(6, 2)) < 0.3
+
+
+V3 = ROOT / "configs" / "train_dqn_v3.yaml"
+
+
+def test_v3_config_trains_layout_v3_without_a_quote_bonus_on_a_mixture():
+    from swarm_ray.training.dqn import make_role_env, with_mixture
+
+    cfg = load_train_config(V3)
+    assert cfg.mixture is not None and 0 < cfg.mixture.weight < 1
+    for role in cfg.roles:
+        env = role_env_config(cfg, role)
+        assert env["observation"]["layout"] == "v3"
+        reward = env.get("reward", {})
+        assert not reward.get("quote_bonus") and reward.get("markout") is True
+        trial = with_mixture(cfg, env)
+        assert trial["mixture"]["env"]["observation"] == env["observation"]
+    made = make_role_env(with_mixture(cfg, role_env_config(cfg, "risk_manager")))
+    assert made.names == ["replay", "simulation"] and made.observation_space.shape == (22,)
+    assert made.weights[1] == pytest.approx(cfg.mixture.weight)
+
+
+def test_mixture_needs_a_replay_and_a_valid_simulation_env(tmp_path):
+    from swarm_ray.training.dqn import with_mixture
+
+    def sim_mode(d):
+        d["mode"] = "simulation"
+
+    with pytest.raises(ConfigError, match="mixture"):
+        load_train_config(_write_v3(tmp_path, sim_mode))
+    bad = load_train_config(_write_v3(tmp_path, lambda d: d["mixture"]["env"].update(dt=-1)))
+    with pytest.raises(ConfigError, match=r"mixture\.env"):
+        with_mixture(bad, role_env_config(bad, "risk_manager"))
+
+
+def _write_v3(tmp_path: Path, mutate) -> Path:
+    data = yaml.safe_load(V3.read_text())
+    mutate(data)
+    path = tmp_path / "train_v3.yaml"
+    path.write_text(yaml.safe_dump(data))
+    return path

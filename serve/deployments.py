@@ -28,6 +28,7 @@ from serve.models import (
     InvalidObservation,
     ModelServer,
     ModelUnavailable,
+    answer_models,
     validate_observation,
 )
 
@@ -151,7 +152,7 @@ class ModelsDeployment:
         delay = max((s.config.drill_latency_ms for s in servers.values()), default=0.0)
         if delay > 0:
             await asyncio.sleep(delay / 1000.0)
-        return {name: servers[name].answer_batch(rows) for name, rows in requests.items()}
+        return answer_models(lambda name, rows: servers[name].answer_batch(rows), requests)
 
     async def metadata(self, name: str) -> dict[str, Any]:
         meta = self._server(name).metadata()

@@ -49,6 +49,28 @@ class InvalidObservation(ValueError):
     """An observation the model cannot answer; the message names the problem."""
 
 
+MODEL_ERRORS = "_errors"
+"""The key of a multi-model answer that holds, by model name, why a model gave no answers."""
+
+
+def answer_models(
+    answer: Callable[[str, Any], list[dict[str, Any]]], requests: dict[str, Any]
+) -> dict[str, Any]:
+    """``{name: answers}`` for every model of ``requests`` that could answer its rows; a model
+    whose rows it cannot answer (``InvalidObservation``: a wrong observation layout, NaN) is
+    left out, its message under ``MODEL_ERRORS``, so it fails its own agent only."""
+    out: dict[str, Any] = {}
+    errors: dict[str, str] = {}
+    for name, rows in requests.items():
+        try:
+            out[name] = answer(name, rows)
+        except InvalidObservation as exc:
+            errors[name] = str(exc)
+    if errors:
+        out[MODEL_ERRORS] = errors
+    return out
+
+
 class ModelUnavailable(RuntimeError):
     """The model cannot answer (not loaded, or its probe answer is wrong)."""
 

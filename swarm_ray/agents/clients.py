@@ -60,7 +60,10 @@ class LocalModelsClient:
         self.versions = {n: m.version for n, m in self._models.items()}
 
     async def predict_models(self, requests: dict[str, np.ndarray]) -> Answers:
-        return {
-            n: self._models[n].answer(np.asarray(rows, dtype=np.float32))
-            for n, rows in requests.items()
-        }
+        from serve.models import answer_models, validate_batch
+
+        def answer(name: str, rows: np.ndarray) -> list[dict[str, Any]]:
+            model = self._models[name]
+            return model.answer(validate_batch(rows, model.observation_dim))
+
+        return answer_models(answer, requests)

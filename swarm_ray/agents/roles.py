@@ -22,6 +22,7 @@ import numpy as np
 from pydantic import Field, field_validator
 
 from envs.actions import ACTION_NAMES, Action
+from serve.models import MODEL_ERRORS
 from swarm_ray.agents.clients import SERVE_APP, LocalModelsClient, ModelsClient, ServeModelsClient
 from swarm_ray.agents.llm.sentiment import LLMConfig, Sentiment, SentimentClient
 from swarm_ray.core.config import StrictModel
@@ -437,12 +438,14 @@ class Agents:
                 got, note = None, f"{type(exc).__name__}: {str(exc)[:120]}"
         per_role = []
         failed = []
+        errors = {} if got is None else got.get(MODEL_ERRORS, {})
         for r, a in self.agents.items():
             idx, rows = asks[r]
             answers = None if got is None else got.get(a.logic.model)
             if answers is None and idx:
                 failed.append(r)
-            per_role.append(a.opinions(inputs, idx, rows, answers, note))
+            why = errors.get(a.logic.model, note)
+            per_role.append(a.opinions(inputs, idx, rows, answers, why))
         return [list(ops) for ops in zip(*per_role, strict=True)], tuple(failed)
 
     def set_quoting(self, quoting: QuotingParams) -> None:

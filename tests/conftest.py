@@ -17,6 +17,20 @@ def kline_day(day: str) -> str:
     return str(KLINES / f"BTCUSDT-1m-2024-08-{day}.csv")
 
 
+def quoting_registry(dest: Path, newest: str = "v2") -> Path:
+    """The shipped registry up to version ``newest`` of each DQN role (links in ``dest``): the
+    v2 policies, trained with a bonus for quoting, quote when the swarm trusts their own votes
+    (``agents.unlikely_vote: keep``); the newest (v3) mostly stand aside. For tests of what
+    quoting does, not of a figure."""
+    models = ROOT / "models"
+    for role in sorted(p.name for p in models.iterdir() if p.is_dir()):
+        (dest / role).mkdir(parents=True, exist_ok=True)
+        for version in sorted((models / role).iterdir()):
+            if role == "market_analyst" or int(version.name[1:]) <= int(newest[1:]):
+                os.symlink(version, dest / role / version.name)
+    return dest
+
+
 def run_check_exchange(url: str, kind: str, capsys, *extra: str) -> tuple[int, dict]:
     """``swarm-ray check-exchange --json`` against the venue at ``url``: (exit code, report)."""
     from swarm_ray.cli import main

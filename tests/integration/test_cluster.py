@@ -21,7 +21,7 @@ from swarm_ray.core.config import parse_config  # noqa: E402
 from swarm_ray.runtime import swarm as runtime  # noqa: E402
 from swarm_ray.runtime.actors import NAMESPACE  # noqa: E402
 from swarm_ray.runtime.config import SwarmConfig  # noqa: E402
-from tests.conftest import ROOT, kline_day  # noqa: E402
+from tests.conftest import ROOT, kline_day, quoting_registry  # noqa: E402
 
 SYMBOLS = ["N1USDT", "N2USDT", "N3USDT", "N4USDT"]
 
@@ -111,10 +111,10 @@ def test_a_run_started_elsewhere_journals_under_the_storage_root_on_both_nodes(
     elsewhere.mkdir()
     data = copy.deepcopy(yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text()))
     data.update(run_id="stored", symbols=symbols, journal_dir="runs/stored/journal")
-    data.update(models_dir=str(ROOT / "models"))
+    data.update(models_dir=str(quoting_registry(tmp_path / "models")))
     data["agents"]["inference"] = "local"
     data["consensus"]["threshold"] = 0.5  # quote from the first cycles: orders to explain
-    data["agents"]["unlikely_vote"] = "keep"  # the models' own votes, which quote
+    data["agents"]["unlikely_vote"] = "keep"  # the v2 models' own votes, which quote
     paper = data["exchange"]["paper"]
     paper["state_path"] = None  # one state file per process; resolved like the journal
     paper["symbols"] = {symbols[0]: {"klines": [kline_day("19"), kline_day("20")]}} | {

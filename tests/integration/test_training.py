@@ -179,10 +179,10 @@ def test_shipped_registry_loads_from_a_relative_models_dir(monkeypatch):
     agents = load_policy_agents("models")
     assert sorted(a.name for a in agents) == sorted(ROLES)
     day = "data/binance-spot-1m/BTCUSDT-1m-2024-08-17.csv"
-    env = {"preset": "replay", "midprice": {"files": [day]}}
-    sim = VectorMarketSim(env, n_paths=4, seed=0, with_obs=True)
-    state = sim.reset()
-    for agent in agents:
-        assert agent.act(state).shape == (4,)
+    for agent in agents:  # each sees the observation layout it was trained on
+        env = {"preset": "replay", "midprice": {"files": [day]}}
+        env["observation"] = agent.env_overrides.get("observation", {})
+        sim = VectorMarketSim(env, n_paths=4, seed=0, with_obs=True)
+        assert agent.act(sim.reset()).shape == (4,)
     analyst = load_analysis_model("models")
     assert analyst.version == "v1" and not analyst.card["smoke"]

@@ -8,21 +8,28 @@ import time
 import pytest
 
 from envs.actions import Action
+from envs.features import layout_columns
 from swarm_ray.agents.clients import LocalModelsClient
 from swarm_ray.agents.llm.sentiment import Sentiment
 from swarm_ray.agents.roles import AgentConfig, Agents, MarketAnalystLogic, make_logic
-from swarm_ray.core.roles import ROLES
+from swarm_ray.core.roles import POLICY_ROLES, ROLES
+from swarm_ray.registry.observation import observation_spec
 from swarm_ray.trading.cycle import CycleInput
 from tests.conftest import ROOT
 
 CFG = AgentConfig()
 ANSWER = {"action": 1, "action_name": "quote_tight", "confidence": 0.6, "model_version": "v2"}
+SPEC = observation_spec(ROOT / "models")
+# a zero observation of each shipped policy's own layout
+SHIPPED_ROWS = {
+    m: (0.0,) * len(layout_columns(SPEC.layout(m))) for m in POLICY_ROLES if SPEC.layout(m) != "v2"
+}
 
 
 def cycle(**kw) -> CycleInput:
     base = dict(symbol="BTCUSDT", cycle=1, time_ns=0, mid=60_000.0, analysis=(0.0,) * 20,
                 observation=(0.0,) * 15, inventory_share=0.0, drawdown=0.0,
-                volatility_bps=5.0)  # fmt: skip
+                volatility_bps=5.0, observations=SHIPPED_ROWS)  # fmt: skip
     base.update(kw)
     return CycleInput(**base)
 
@@ -80,13 +87,21 @@ def test_an_agents_votes_carry_the_features_its_model_saw() -> None:
     """With the shipped registry in process: each vote on good data carries the model's input
     (the journal keeps it for ``explain``); a vote on bad data carries none."""
     cfg = AgentConfig(inference="local", models_dir=str(ROOT / "models"))
-    obs = tuple(0.01 * i for i in range(15))  # the shipped policies observe 15 features
-    good, bad = cycle(observation=obs), cycle(observation=obs, data_problems=("stale book",))
+    v2 = tuple(0.01 * i for i in range(15))
+    v3 = tuple(0.02 * i for i in range(22))  # the shipped policies' newest layout: 22 columns
+    per_model = dict.fromkeys(("risk_manager", "strategy_optimizer", "execution_agent"), v3)
+    good = cycle(observation=v2, observations=per_model)
+    bad = cycle(observation=v2, observations=per_model, data_problems=("stale book",))
     (ops_good, ops_bad), failed = asyncio.run(Agents(cfg).opine([good, bad]))
     risk = ROLES.index("risk_manager")
-    assert ops_good[risk].features == pytest.approx(obs, abs=1e-6)
+    assert ops_good[risk].features == pytest.approx(v3, abs=1e-6)
     assert ops_bad[risk].features == ()
     assert failed == ()
+    # a model asked with another layout's row fails its own vote (it stands aside), not the cycle
+    (only_v2,), failed = asyncio.run(Agents(cfg).opine([cycle(observation=v2, observations={})]))
+    assert set(failed) == {"risk_manager", "strategy_optimizer", "execution_agent"}
+    assert only_v2[risk].model_version == "none" and "(n, 22)" in only_v2[risk].rationale
+    assert only_v2[ROLES.index("market_analyst")].model_version != "none"
 
 
 class CountingClient:
@@ -113,7 +128,7 @@ def test_the_agents_ask_every_model_in_one_request_per_cycle() -> None:
     assert [[o.agent_id for o in ops] for ops in per_symbol] == [list(ROLES)] * 3
     assert all(o.model_version.startswith("v") for ops in per_symbol for o in ops)
     info = agents.info()["risk_manager"]
-    assert info == {"calls": 1, "model_failures": 0, "model": "risk_manager", "model_version": "v2"}
+    assert info == {"calls": 1, "model_failures": 0, "model": "risk_manager", "model_version": "v3"}
 
 
 def test_models_too_slow_every_agent_votes_stand_aside_in_time() -> None:

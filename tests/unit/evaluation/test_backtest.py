@@ -18,6 +18,7 @@ from swarm_ray.evaluation.backtest import EvaluateConfig, evaluate_days
 from swarm_ray.evaluation.backtest_config import BacktestConfig, symbol_sizes
 from swarm_ray.evaluation.days import DataError, resolve_days
 from swarm_ray.evaluation.runner import run_backtest
+from tests.conftest import quoting_registry
 
 DATA = PROJECT_ROOT / "data" / "binance-spot-1m"
 CONFIG = PROJECT_ROOT / "configs" / "backtest.yaml"
@@ -126,11 +127,14 @@ def test_baselines_reproduce_evaluate_day_by_day(cfg) -> None:
 def test_other_price_scale_trades_sizes_worth_the_same_notional(cfg, tmp_path) -> None:
     for d in ("17", "18"):
         scaled_copy(day(d), tmp_path / f"XRPUSDT-1m-2024-08-{d}.csv", 40_000.0)
-    # the models' own votes (not turned by their calibration) quote: sizes are what is tested
+    # the v2 models' own votes (not turned by their calibration) quote: sizes are what is tested
     swarm = yaml.safe_load((PROJECT_ROOT / "configs" / "paper.yaml").read_text())
     swarm["agents"]["unlikely_vote"] = "keep"
     (tmp_path / "swarm.yaml").write_text(yaml.safe_dump(swarm))
-    quoting = cfg.model_copy(update={"swarm_config": str(tmp_path / "swarm.yaml")})
+    models = quoting_registry(tmp_path / "models")
+    quoting = cfg.model_copy(
+        update={"swarm_config": str(tmp_path / "swarm.yaml"), "models_dir": str(models)}
+    )
     res = run_backtest(
         quoting, [tmp_path / "XRPUSDT-1m-2024-08-18.csv"], strategies=["fixed_spread", "swarm"]
     )

@@ -14,7 +14,7 @@ import yaml
 from swarm_ray.core.config import load_config, resolve_path
 from swarm_ray.evaluation.backtest_config import BacktestConfig
 from swarm_ray.evaluation.tick import TickRun, run_tick_backtest, symbol_of_l2
-from tests.conftest import ROOT
+from tests.conftest import ROOT, quoting_registry
 
 L2 = ("data/binance-l2/spot/btcusdt_20240808.gz", "data/binance-l2/spot/btcusdt_20240809.gz")
 HISTORY = ("data/binance-spot-1m/BTCUSDT-1m-2024-08-08.csv",)
@@ -23,11 +23,12 @@ HISTORY = ("data/binance-spot-1m/BTCUSDT-1m-2024-08-08.csv",)
 def config(tmp_path: Path, threshold: float) -> BacktestConfig:
     swarm = yaml.safe_load((ROOT / "configs" / "paper.yaml").read_text())
     swarm["consensus"]["threshold"] = threshold
-    swarm["agents"]["unlikely_vote"] = "keep"  # the models' own votes: they quote
+    swarm["agents"]["unlikely_vote"] = "keep"  # the v2 models' own votes: they quote
     path = tmp_path / "swarm.yaml"
     path.write_text(yaml.safe_dump(swarm))
     cfg = load_config(resolve_path("configs/backtest.yaml"), BacktestConfig)
-    return cfg.model_copy(update={"swarm_config": str(path)})
+    models = quoting_registry(tmp_path / "models")
+    return cfg.model_copy(update={"swarm_config": str(path), "models_dir": str(models)})
 
 
 def test_the_swarm_cycles_every_second_and_fills_through_the_queue(tmp_path: Path) -> None:

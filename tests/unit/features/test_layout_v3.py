@@ -100,13 +100,11 @@ def test_env_and_vector_sim_build_the_same_v3_observation() -> None:
     np.testing.assert_allclose(sim.state().obs[0], obs)
     for a in [1, 1, 3, 4, 2, 1, 0, 5, 6, 1] * 5:
         obs, *_ = env.step(a)
-    # the vector sim's fills are random in the same way only for touch_fill_prob 1: compare
-    # the market columns, which depend on the bars alone
-    for a in [1, 1, 3, 4, 2, 1, 0, 5, 6, 1] * 5:
         sim.step_actions(np.full(2, a))
-    np.testing.assert_allclose(sim.state().obs[0][2:12], obs[2:12])
-    np.testing.assert_allclose(sim.state().obs[0][15:], obs[15:])
-    assert env.observation_space.contains(obs)
+    # trade-through fills are deterministic: the agent columns (inventory, pnl at the step's
+    # own scale, drawdown) agree too
+    np.testing.assert_allclose(sim.state().obs[0], obs, atol=1e-5)
+    assert obs[0] != 0.0 and env.observation_space.contains(obs)
 
 
 def test_v3_on_the_simulator_has_its_own_scale() -> None:

@@ -293,7 +293,9 @@ def test_shipped_policies_give_the_recorded_q_values_and_actions(key: str) -> No
     from swarm_ray.registry import load_policy
 
     policy = load_policy(MODELS / key)
-    obs = np.array(REFERENCE["policy_observations"], dtype=np.float32)
+    layout = policy.layout.get("layout", "v2")
+    rows = REFERENCE["policy_observations" if layout == "v2" else f"policy_observations_{layout}"]
+    obs = np.array(rows, dtype=np.float32)
     want = np.array(REFERENCE["q_values"][key], dtype=np.float32)
     q = policy.q_values(obs)
     assert q.shape == want.shape == (len(obs), N_ENV_ACTIONS)
@@ -321,7 +323,7 @@ def test_shipped_registry_holds_only_json_and_checked_safetensors() -> None:
     for png in (f for f in files if f.suffix == ".png"):
         assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n", png
     cards = sorted(MODELS.glob("*/v*/model_card.json"))
-    assert len(cards) == 7
+    assert len(cards) == 10  # the analyst v1; each DQN role v1, v2 and v3
     for path in cards:
         card = json.loads(path.read_text())
         weights = path.parent / card["weights"]["file"]

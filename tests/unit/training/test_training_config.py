@@ -16,10 +16,10 @@ from tests.conftest import ROOT
 CONFIG = ROOT / "configs" / "train_dqn.yaml"
 
 
-def _write(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load(CONFIG.read_text())
+def _write(tmp_path: Path, mutate, config: Path = CONFIG) -> Path:
+    data = yaml.safe_load(config.read_text())
     mutate(data)
-    path = tmp_path / "train.yaml"
+    path = tmp_path / f"{config.stem}_changed.yaml"
     path.write_text(yaml.safe_dump(data))
     return path
 
@@ -128,15 +128,7 @@ def test_mixture_needs_a_replay_and_a_valid_simulation_env(tmp_path):
         d["mode"] = "simulation"
 
     with pytest.raises(ConfigError, match="mixture"):
-        load_train_config(_write_v3(tmp_path, sim_mode))
-    bad = load_train_config(_write_v3(tmp_path, lambda d: d["mixture"]["env"].update(dt=-1)))
+        load_train_config(_write(tmp_path, sim_mode, V3))
+    bad = load_train_config(_write(tmp_path, lambda d: d["mixture"]["env"].update(dt=-1), V3))
     with pytest.raises(ConfigError, match=r"mixture\.env"):
         with_mixture(bad, role_env_config(bad, "risk_manager"))
-
-
-def _write_v3(tmp_path: Path, mutate) -> Path:
-    data = yaml.safe_load(V3.read_text())
-    mutate(data)
-    path = tmp_path / "train_v3.yaml"
-    path.write_text(yaml.safe_dump(data))
-    return path

@@ -224,9 +224,7 @@ def rolling_scale(mid: np.ndarray, window: int = DEFAULT_SCALE_WINDOW) -> np.nda
     mid = np.asarray(mid, dtype=np.float64)
     r1 = _lagged_return(mid, 1)
     _, std = _rolling_mean_std(r1, window)
-    # the first bar has no return: its scale is its successor's
-    std[..., 0] = std[..., 1] if std.shape[-1] > 1 else std[..., 0]
-    return np.maximum(std, 1e-5)
+    return np.maximum(std, 1e-5)  # the first bar, without a return, gets the floor
 
 
 def market_features_v3(

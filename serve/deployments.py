@@ -303,7 +303,7 @@ class ModelsAPI:
 
     async def _observation_dim(self, name: str) -> int:
         dim = self._dims.get(name)
-        if dim is None:  # asked once per model: versions of a model share their inputs
+        if dim is None:  # asked once per model, and again when a row does not fit (a swap)
             meta = await self._call(name, self._models.metadata.remote(self._known(name)))
             dim = self._dims[name] = int(meta["observation_dim"])
         return dim
@@ -326,7 +326,16 @@ class ModelsAPI:
         observation = _parse_body(await _read_body(request))
         try:
             # checked here too, so that bad input never reaches (or logs errors in) a model
-            row = validate_observation(observation, await self._observation_dim(name))
+            dim = await self._observation_dim(name)
+            try:
+                row = validate_observation(observation, dim)
+            except InvalidObservation:
+                # a rollout may have swapped in a version of another observation layout: ask
+                # the model once more before refusing
+                self._dims.pop(name, None)
+                if await self._observation_dim(name) == dim:
+                    raise
+                row = validate_observation(observation, self._dims[name])
         except InvalidObservation as exc:
             raise HTTPException(422, str(exc)) from None
         return await self._call(name, self._models.predict.remote(name, row))

@@ -57,14 +57,15 @@ def answer_models(
     answer: Callable[[str, Any], list[dict[str, Any]]], requests: dict[str, Any]
 ) -> dict[str, Any]:
     """``{name: answers}`` for every model of ``requests`` that could answer its rows; a model
-    whose rows it cannot answer (``InvalidObservation``: a wrong observation layout, NaN) is
-    left out, its message under ``MODEL_ERRORS``, so it fails its own agent only."""
+    that cannot (``InvalidObservation``: a wrong observation layout, NaN; ``ModelUnavailable``:
+    a non-finite output) is left out, its message under ``MODEL_ERRORS``, so it fails its own
+    agent only."""
     out: dict[str, Any] = {}
     errors: dict[str, str] = {}
     for name, rows in requests.items():
         try:
             out[name] = answer(name, rows)
-        except InvalidObservation as exc:
+        except (InvalidObservation, ModelUnavailable) as exc:
             errors[name] = str(exc)
     if errors:
         out[MODEL_ERRORS] = errors

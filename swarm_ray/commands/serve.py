@@ -127,7 +127,9 @@ def _serve(config, detach: bool) -> int:
         print("Ctrl-C stops Serve.", flush=True)
         signal.signal(signal.SIGTERM, _interrupt)
         while True:
-            time.sleep(3600)
+            # short sleeps: the OS may deliver Ctrl-C to one of Ray's threads, and Python runs
+            # the handler only when the main thread wakes up
+            time.sleep(0.5)
     except KeyboardInterrupt:
         interrupted = True
         raise

@@ -9,7 +9,13 @@ from pathlib import Path
 
 from swarm_ray.core.roles import POLICY_ROLES
 from swarm_ray.features.observation import ObservationSpec
-from swarm_ray.registry.policies import SmokeModel, latest_dir, layout_of, read_card
+from swarm_ray.registry.policies import (
+    RegistryError,
+    SmokeModel,
+    latest_dir,
+    layout_of,
+    read_card,
+)
 
 __all__ = ["observation_spec"]
 
@@ -45,4 +51,16 @@ def observation_spec(models_dir: str | Path) -> ObservationSpec:
     if v2 and layout_of(card) != "v2":
         card = v2[0]
     spec = ObservationSpec.from_card(card, analysis_ref_vol=analysis_ref)
-    return replace(spec, layouts=layouts)
+    # the v3 policies' rolling scale window: one for all (the coordinator builds one v3 row)
+    windows = {
+        r: int(((c.get("env_config") or {}).get("observation") or {}).get("scale_window", 240))
+        for r, c in cards.items()
+        if layout_of(c) == "v3"
+    }
+    if len(set(windows.values())) > 1:
+        raise RegistryError(
+            f"{models}: the layout-v3 policies were trained with different scale windows "
+            f"({windows}); the swarm builds one v3 observation per cycle"
+        )
+    window = next(iter(windows.values()), spec.scale_window)
+    return replace(spec, layouts=layouts, scale_window=window)

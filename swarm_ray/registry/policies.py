@@ -203,7 +203,15 @@ def layout_of(card: dict[str, Any]) -> str:
     """The observation layout a policy's card names (``env_config.observation.layout``); v2
     for a card written before layouts had names."""
     env = card.get("env_config") or {}
-    return str((env.get("observation") or {}).get("layout", "v2"))
+    obs = env.get("observation") or {}
+    layout = obs.get("layout", "v2") if isinstance(obs, dict) else obs
+    if layout not in LAYOUTS:
+        where = f"{card.get('name', '?')} {card.get('version', '?')}"
+        raise RegistryError(
+            f"model card of {where}: env_config.observation.layout {layout!r} is not one of "
+            f"{sorted(LAYOUTS)}"
+        )
+    return str(layout)
 
 
 def write_policy_files(

@@ -26,9 +26,10 @@ import numpy as np
 import ray
 
 from envs.features import layout_columns
+from serve.models import MODEL_ERRORS
 from swarm_ray.agents.roles import Agents
 from swarm_ray.core.clock import LiveClock, SimulatedClock
-from swarm_ray.core.config import resolve_path
+from swarm_ray.core.config import ConfigError, resolve_path
 from swarm_ray.core.roles import POLICY_ROLES, ROLES
 from swarm_ray.exchanges import build_exchange
 from swarm_ray.features.analysis import N_FEATURES
@@ -223,6 +224,14 @@ class CoordinatorImpl:
             for a in self.agents.agents.values()
         }
         answers = await self.agents.client.predict_models(requests)
+        errors = answers.get(MODEL_ERRORS, {})
+        if errors:  # e.g. a served version of another observation layout than the newest
+            raise ConfigError(
+                "models cannot answer the swarm's inputs: "
+                + "; ".join(f"{m}: {why}" for m, why in sorted(errors.items()))
+                + ". The swarm builds each policy's observation in the layout of its newest "
+                "registry version; serve that version, or one of the same layout"
+            )
         return {
             r: str(answers[a.logic.model][0]["model_version"])
             for r, a in self.agents.agents.items()

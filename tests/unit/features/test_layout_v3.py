@@ -20,6 +20,7 @@ from envs.features import (
     VOL_LEVEL,
     layout_bounds,
     market_features_v3,
+    rolling_scale,
 )
 from envs.market_making import MarketMakingEnv
 from envs.mixture import MixtureEnv
@@ -63,8 +64,11 @@ def test_v3_reads_a_pair_at_another_price_and_volume_as_the_same_market(days) ->
 
 def test_v3_uses_no_future_bar(days) -> None:
     full, _ = market_features_v3(*_cols(days))
-    cut, _ = market_features_v3(*(c[:900] for c in _cols(days)))
-    np.testing.assert_allclose(cut, full[:900], atol=1e-12)
+    for n in (30, 900):
+        cut, _ = market_features_v3(*(c[:n] for c in _cols(days)))
+        np.testing.assert_allclose(cut, full[:n], atol=1e-12)
+    # the first bar's scale does not come from the second
+    assert rolling_scale(np.array([100.0, 101.0]))[0] == rolling_scale(np.array([100.0, 150.0]))[0]
 
 
 @pytest.mark.parametrize("t", [61, 300, 1439, 2879])
@@ -146,3 +150,39 @@ def test_registry_refuses_a_layout_file_that_is_not_the_cards(tmp_path) -> None:
     (vdir / "observation_layout.json").write_text(json.dumps(layout))
     with pytest.raises(RegistryError, match="observation columns differ"):
         load_policy(vdir)
+
+
+def test_a_card_with_an_unknown_layout_or_two_scale_windows_is_refused(tmp_path) -> None:
+    from swarm_ray.registry.observation import observation_spec
+    from swarm_ray.registry.policies import RegistryError, layout_of, read_card, write_card
+    from tests.conftest import ROOT
+
+    card = read_card(ROOT / "models" / "risk_manager" / "v3")
+    assert layout_of(card) == "v3"
+    bad = {**card, "env_config": {**card["env_config"], "observation": {"layout": "v9"}}}
+    with pytest.raises(RegistryError, match=r"risk_manager v3.*observation.layout 'v9'"):
+        layout_of(bad)
+    for role in ("risk_manager", "strategy_optimizer"):
+        shutil.copytree(ROOT / "models" / role / "v3", tmp_path / role / "v3")
+    other = read_card(tmp_path / "strategy_optimizer" / "v3")
+    other["env_config"]["observation"]["scale_window"] = 120
+    write_card(tmp_path / "strategy_optimizer" / "v3", other)
+    with pytest.raises(RegistryError, match="different scale windows"):
+        observation_spec(tmp_path)
+
+
+def test_one_model_that_cannot_answer_fails_alone() -> None:
+    from serve.models import MODEL_ERRORS, InvalidObservation, ModelUnavailable, answer_models
+
+    def answer(name, rows):
+        if name == "bad_rows":
+            raise InvalidObservation("observations must be 2-D (n, 22)")
+        if name == "bad_output":
+            raise ModelUnavailable("non-finite output")
+        return [{"action": 0}] * len(rows)
+
+    out = answer_models(answer, {"ok": [[0.0]], "bad_rows": [[0.0]], "bad_output": [[0.0]]})
+    assert out["ok"] == [{"action": 0}]
+    assert set(out[MODEL_ERRORS]) == {"bad_rows", "bad_output"}
+    assert "bad_rows" not in out and "(n, 22)" in out[MODEL_ERRORS]["bad_rows"]
+    assert MODEL_ERRORS not in answer_models(answer, {"ok": [[0.0]]})

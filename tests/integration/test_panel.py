@@ -161,6 +161,7 @@ def chromium():
 
 @pytest.mark.browser
 def test_an_operator_watches_explains_trips_and_clears_in_a_real_browser(swarm):
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.support import expected_conditions as ec
     from selenium.webdriver.support.ui import WebDriverWait
@@ -168,7 +169,9 @@ def test_an_operator_watches_explains_trips_and_clears_in_a_real_browser(swarm):
     _, coord, url = swarm
     SHOTS.mkdir(parents=True, exist_ok=True)
     browser = chromium()
-    wait = WebDriverWait(browser, 30)
+    # the overview re-renders its rows as cycles arrive: an element found just before a
+    # refresh goes stale, so look it up again rather than fail
+    wait = WebDriverWait(browser, 30, ignored_exceptions=(StaleElementReferenceException,))
     find = browser.find_element
 
     def shot(name: str) -> None:

@@ -227,6 +227,13 @@ def rolling_scale(mid: np.ndarray, window: int = DEFAULT_SCALE_WINDOW) -> np.nda
     return np.maximum(std, 1e-5)  # the first bar, without a return, gets the floor
 
 
+def pnl_unit(order_size: float, mid: np.ndarray | float, scale: np.ndarray | float) -> np.ndarray:
+    """Layout v3's PnL unit at each step: ten one-step standard deviations of one order's value
+    at that step's own scale (``rolling_scale``); 1 where that is not positive."""
+    unit = 10.0 * order_size * np.asarray(mid, dtype=np.float64) * np.asarray(scale)
+    return np.where(unit > 0, unit, 1.0)
+
+
 def market_features_v3(
     mid: np.ndarray,
     high: np.ndarray | None = None,

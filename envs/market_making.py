@@ -19,6 +19,7 @@ from envs.features import (
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
     layout_bounds,
+    pnl_unit,
 )
 from envs.models import FeeModel, RewardModel, TickMidprice, make_fill_model, make_midprice
 from envs.tick import TickFills
@@ -185,7 +186,6 @@ class MarketMakingEnv(gym.Env):
         self.action_space = spaces.Discrete(N_ENV_ACTIONS)
         low, high = layout_bounds(cfg.observation.layout)
         self.observation_space = spaces.Box(low, high, shape=low.shape, dtype=np.float32)
-        self._v3 = cfg.observation.layout == "v3"
         self._table = action_table(cfg)
         self._bps = cfg.actions.unit == "bps"
         self._size = cfg.actions.order_size
@@ -240,9 +240,8 @@ class MarketMakingEnv(gym.Env):
         # the pnl unit of the agent columns: fixed (v2), or each step's own (v3: ten one-step
         # standard deviations of one order's value at that step's scale)
         self._units: list[float] | None = None
-        if self._v3 and data.scale is not None:
-            units = 10.0 * self._size * data.mid[:, 0] * data.scale[:, 0]
-            self._units = np.where(units > 0, units, 1.0).tolist()
+        if data.scale is not None:
+            self._units = pnl_unit(self._size, data.mid[:, 0], data.scale[:, 0]).tolist()
         if self.tick is not None:
             assert data.time_ms is not None
             self._times: list[int] = data.time_ms[:, 0].tolist()

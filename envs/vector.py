@@ -24,6 +24,7 @@ from envs.features import (
     TIME_SINCE_FILL,
     UNREALIZED_PNL,
     layout_bounds,
+    pnl_unit,
 )
 from envs.market_making import action_table, apply_fill_many
 from envs.models import EpisodeData, FeeModel, RewardModel, make_fill_model, make_midprice
@@ -103,6 +104,12 @@ class VectorMarketSim:
         n = self.n_paths
         self.data = self.midprice.sample(self.rng, n, self.cfg.n_steps, self.with_obs, starts)
         self._mid, self._low, self._high = self.data.mid, self.data.low, self.data.high
+        # layout v3: the pnl unit of each step's own scale, else the fixed one
+        self._units = (
+            None
+            if self.data.scale is None
+            else pnl_unit(self.cfg.actions.order_size, self.data.mid, self.data.scale)
+        )
         self.t = 0
         self.q = np.zeros(n)
         self.cash = np.zeros(n)
@@ -138,10 +145,7 @@ class VectorMarketSim:
         session = self.session_steps
         obs[:, TIME_LEFT] = 1.0 - (t % session) / session if session else 1.0 - t / self.cfg.n_steps
         obs[:, INVENTORY] = self.q / self.cfg.max_inventory
-        unit: float | np.ndarray = self._pnl_unit
-        if self.data.scale is not None:  # layout v3: each step's own scale
-            unit = 10.0 * self.cfg.actions.order_size * self._mid[t] * self.data.scale[t]
-            unit = np.where(unit > 0, unit, 1.0)
+        unit = self._pnl_unit if self._units is None else self._units[t]
         obs[:, UNREALIZED_PNL] = self.q * (self._mid[t] - self.avg) / unit
         obs[:, DRAWDOWN] = (self.peak - self.wealth) / unit
         obs[:, TIME_SINCE_FILL] = np.minimum((t - self.last_fill) / FILL_MEMORY_STEPS, 1.0)

@@ -40,6 +40,7 @@ from envs.features import (
     layout_bounds,
     market_features,
     market_features_v3,
+    pnl_unit,
 )
 from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.core.instruments import Kline
@@ -216,8 +217,8 @@ class BarWindow:
             a["open_time_ms"],
             self.spec.scale_window,
         )
-        unit = 10.0 * self.spec.order_size * float(a["close"][-1]) * float(scale[-1])
-        return rows[-1].astype(np.float32), unit or 1.0
+        unit = float(pnl_unit(self.spec.order_size, a["close"][-1], scale[-1]))
+        return rows[-1].astype(np.float32), unit
 
 
 def agent_observation(

@@ -290,7 +290,8 @@ class MarketAnalystLogic(RoleLogic):
         why = f"net {answer['action_name']} {_conf_text(answer)}{llm} -> dir {direction:+.2f}"
         conf = min(1.0, max(0.0, conf))
         action, conf, why, alt = _likelier(self.cfg, action, conf, answer, why)
-        return Opinion(self.role, action, conf, str(answer["model_version"]), why, alternative=alt)
+        version, cls = str(answer["model_version"]), int(answer["action"])
+        return Opinion(self.role, action, conf, version, why, alternative=alt, prediction=cls)
 
 
 LOGIC: dict[str, type[RoleLogic]] = {

@@ -130,6 +130,9 @@ class Opinion:
     """What the vote is judged against (a calibrated model's vote): standing aside for a
     trade, the model's best trade for standing aside, the model's own choice for a vote cast
     for its alternative. ``None``: the default alternative."""
+    prediction: int | None = None
+    """A classifier's own answer behind the vote: the market analyst network's direction class
+    (0 strong sell .. 4 strong buy), scored against the class that followed."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.action, Action):

@@ -14,6 +14,9 @@ from swarm_ray.evaluation.plots import plot_lines, plt, save_figure
 
 __all__ = ["write_swarm_report"]
 
+MAX_MUTE_EVENTS = 12
+"""Mutes and un-mutes listed in the report; the rest are counted."""
+
 
 def _times(hist: Sequence[dict[str, Any]]) -> np.ndarray:
     return np.array([h["time_ns"] for h in hist], dtype="datetime64[ns]")
@@ -136,6 +139,7 @@ def write_swarm_report(
         lines += ["Agents missing from votes:", "", _table(timeouts, ("agent", "cycles")), ""]
     if agents:
         lines += _agents_section(agents, track)
+    lines += _muted_section(history)
     lines += [
         "## Plots",
         "",
@@ -228,6 +232,34 @@ def _agents_section(agents: Sequence[dict[str, Any]], track: str) -> list[str]:
             f"| {_fmt(a['hit_rate'], '.3f')} | {_fmt(a['scored_confidence'], '.3f')} "
             f"| {_fmt(a['mean_edge_bps'], '+.2f')} | {', '.join(a['model_versions'])} |"
         )
+    return [*lines, ""]
+
+
+def _muted_section(history: Sequence[dict[str, Any]]) -> list[str]:
+    """Which agents ``consensus.mute`` muted, when and why (nothing if none was)."""
+    events = [e for h in history for e in h.get("mute_events") or ()]
+    if not events:
+        return []
+    n = len(history)
+    cycles = Counter(a for h in history for a in h.get("muted") or ())
+    lines = [
+        "## Muted agents",
+        "",
+        "An agent whose rolling hit rate (the analyst: its rolling accuracy) fell below its "
+        "floor less the margin was muted (`consensus.mute`) until back at its floor or its "
+        "model changed.",
+        "",
+    ]
+    for e in events[:MAX_MUTE_EVENTS]:
+        when = np.datetime64(int(e["time_ns"]), "ns").astype("datetime64[s]")
+        lines.append(f"- {when} (cycle {e['cycle']}): {e['reason']}")
+    if len(events) > MAX_MUTE_EVENTS:
+        lines.append(f"- and {len(events) - MAX_MUTE_EVENTS} more (in the swarm's log)")
+    lines.append("")
+    lines += [f"{a} was muted in {k} of {n} cycles." for a, k in sorted(cycles.items())]
+    still = history[-1].get("muted") or ()
+    if still:
+        lines.append(f"Still muted at the end: {', '.join(still)}.")
     return [*lines, ""]
 
 

@@ -45,6 +45,7 @@ from envs.features import (
 from swarm_ray.core.config import PROJECT_ROOT
 from swarm_ray.core.instruments import Kline
 from swarm_ray.features.analysis import analysis_feature_rows
+from swarm_ray.features.outcomes import VoteFloor
 
 __all__ = ["MIN_BARS", "WINDOW", "BarWindow", "ObservationSpec"]
 
@@ -71,6 +72,8 @@ class ObservationSpec:
     """(model name, observation layout) of every policy not on layout v2."""
     scale_window: int = 240
     """Layout v3: bars behind the rolling scale."""
+    floors: tuple[VoteFloor, ...] = field(default=())
+    """What each model version's votes must keep earning, from its card (``consensus.mute``)."""
 
     @property
     def pnl_unit(self) -> float:

@@ -12,6 +12,10 @@ agents' track records while the swarm runs.
 
 What it leaves out: ladder levels beyond the first, quantisation to the tick, and the queue.
 A quote that does not fill earns 0, the same as standing aside: a tie.
+
+The market analyst's network is also judged as the classifier it is: its predicted direction
+class against the class of the return that followed (``classify_returns``, as in training).
+A ``VoteFloor`` is what a model must keep earning, read from its model card.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -26,11 +31,14 @@ from envs.actions import N_ENV_ACTIONS, Action
 
 __all__ = [
     "ACTIVE",
+    "COIN_FLIP",
     "NOT_MODEL",
     "PASSIVE",
     "OutcomeParams",
+    "VoteFloor",
     "action_edges",
     "alternative",
+    "classify_returns",
     "is_model_vote",
     "scored_action",
     "side_of",
@@ -132,3 +140,41 @@ def vote_label(edges: np.ndarray, action: Action | int, alt: Action | int) -> fl
     if math.isnan(mine) or math.isnan(other):
         return math.nan
     return 1.0 if mine > other else 0.0 if mine < other else 0.5
+
+
+def classify_returns(ret_bps: np.ndarray, thresholds_bps: tuple[float, float]) -> np.ndarray:
+    """Class index 0..4 of returns in bps: strong sell, sell, hold, buy, strong buy."""
+    t1, t2 = thresholds_bps
+    r = np.asarray(ret_bps, dtype=np.float64)
+    cls = np.full(r.shape, 2, dtype=np.int64)
+    cls[r > t1] = 3
+    cls[r > t2] = 4
+    cls[r < -t1] = 1
+    cls[r < -t2] = 0
+    return cls
+
+
+COIN_FLIP = 0.5
+"""The floor of a model version whose card records none: votes that beat their alternative half
+the time (ties counting half) add nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class VoteFloor:
+    """What one model version must keep earning, from its model card (``consensus.mute``)."""
+
+    model: str
+    version: str
+    measure: Literal["hit_rate", "accuracy"]
+    """``hit_rate``: its votes' rate of beating their alternative (ties half), as the track
+    records score them; ``accuracy``: a classifier's share of predicted classes that were right."""
+    value: float | None
+    """The floor; ``None`` (accuracy only): the share of the most common class among the
+    outcomes in the agent's rolling window (the majority-class baseline measured live)."""
+    source: str
+    """Where the floor comes from, for the log and the report."""
+    horizon_bars: int | None = None
+    """Bars ahead the figure was measured at: the votes' scoring horizon (``hit_rate``), the
+    classes' forward-return horizon (``accuracy``, needed to score the predictions)."""
+    thresholds_bps: tuple[float, float] | None = None
+    """``accuracy``: the class thresholds of the forward return (``classify_returns``)."""

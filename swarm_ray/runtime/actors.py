@@ -310,6 +310,7 @@ class CoordinatorImpl:
                 "track": c.track.summary(),
                 "hindsight_edges": c.track.action_edges(),
                 "weights": dict(c.weights),
+                "mute": c.mute.summary() if c.cfg.consensus.mute.enabled else {},
             }
         return out
 

@@ -34,6 +34,7 @@ __all__ = [
     "AdaptConfig",
     "Consensus",
     "ConsensusConfig",
+    "MuteConfig",
     "adapt_weights",
     "decide",
 ]
@@ -65,6 +66,37 @@ class AdaptConfig(StrictModel):
     max_factor: float = Field(2.0, ge=1, le=10, description="highest weight, x the configured")
 
 
+class MuteConfig(StrictModel):
+    """Mute (or down-weight) an agent whose model has stopped earning, until its model changes.
+
+    A policy's rolling hit rate (its votes' rate of beating their alternative, ties half) is
+    held against the beat rate its model card measured on its validation days; the market
+    analyst's rolling accuracy (its predicted classes) against the majority-class baseline."""
+
+    enabled: bool = Field(False, description="mute agents whose votes stopped earning")
+    window: int = Field(
+        500, ge=10, le=100_000, description="scored votes (predictions) in the rolling rate"
+    )
+    min_votes: int = Field(
+        200, ge=1, le=100_000, description="scored votes in the window before an agent is judged"
+    )
+    margin: float = Field(
+        0.05, ge=0, le=0.5, description="how far below its floor the rolling rate must fall"
+    )
+    factor: float = Field(
+        0.0, ge=0, le=1, description="weight multiplier of a muted agent (0: no say at all)"
+    )
+
+    @model_validator(mode="after")
+    def _enough_window(self) -> MuteConfig:
+        if self.min_votes > self.window:
+            raise ValueError(
+                f"min_votes ({self.min_votes}) must not exceed window ({self.window}): the "
+                "window would never hold enough votes to judge"
+            )
+        return self
+
+
 class ConsensusConfig(StrictModel):
     """Agent weights, the winning share and the quorum of responding weight."""
 
@@ -91,6 +123,7 @@ class ConsensusConfig(StrictModel):
         "on the mid; the safe action until a vote has carried)",
     )
     adapt: AdaptConfig = AdaptConfig()
+    mute: MuteConfig = MuteConfig()
     vote_on: Literal["action", "ladder"] = Field(
         "action",
         description="action: the top-scoring action carries; ladder: the votes to quote count "
@@ -185,6 +218,7 @@ def decide(
     cfg: ConsensusConfig,
     last_agreed: Action | None = None,
     table: Sequence[tuple[float, float, int]] | None = None,
+    quorum_of: float | None = None,
 ) -> Consensus:
     """The consensus of ``opinions`` (one per agent that answered in time) under ``cfg``.
 
@@ -192,17 +226,19 @@ def decide(
     same agent is ignored too (the first one counts). ``last_agreed`` is the last action a vote
     carried (not an emergency stop), which ``no_consensus: keep_quotes`` keeps. ``table``: each
     action's (bid, ask, direction) in bps (``QuotingParams.table()``), which ``vote_on:
-    ladder`` needs.
+    ladder`` needs. ``quorum_of``: the weight the quorum is a share of (default: the total of
+    ``cfg.weights``); with agents muted, the total before muting, so that a muted agent's
+    weight does not count as answering.
     """
     if cfg.vote_on == "ladder" and table is None:
         raise ValueError("consensus.vote_on: ladder needs the quoting table")
     weights = cfg.weights
-    total = cfg.total_weight
+    total = cfg.total_weight if quorum_of is None else quorum_of
     seen: dict[str, Opinion] = {}
     for op in opinions:
         if op.agent_id in weights and op.agent_id not in seen:
             seen[op.agent_id] = op
-    responding = sum(weights[a] for a in seen) / total
+    responding = sum(weights[a] for a in seen) / total if total > 0 else 0.0
     risk = seen.get(RISK_MANAGER)
     scores: dict[Action, float] = {}
     for agent, op in seen.items():

@@ -43,6 +43,7 @@ from swarm_ray.journal import CycleRecord, DecisionRecord, Journal
 from swarm_ray.trading.config import TradingConfig
 from swarm_ray.trading.consensus import adapt_weights, decide
 from swarm_ray.trading.cycle import CycleInput, CycleSummary
+from swarm_ray.trading.mute import MuteEvent, MuteGuard
 from swarm_ray.trading.quoting import QuoteLadder, QuotingParams, diff_orders, ladder
 from swarm_ray.trading.risk import RiskState, check
 from swarm_ray.trading.track import ScoredVote, TrackRecords
@@ -128,6 +129,12 @@ class SymbolCoordinator:
         """Every agent's votes scored in hindsight (their track records)."""
         self._scored: list[ScoredVote] = []
         self._agents_exported = False
+        self.mute = MuteGuard.of(cfg.consensus.mute, spec.floors)
+        """Each agent's rolling record against its floor (``consensus.mute``)."""
+        self._horizons = self.mute.prediction_horizons()
+        self._mute_events: list[MuteEvent] = []
+        if cfg.consensus.mute.enabled:
+            self._check_floors()
         self.account = Account()
         self.cycle_no = (journal.last_cycle(symbol) or 0) + 1
         self.peak_equity = cfg.capital
@@ -228,6 +235,10 @@ class SymbolCoordinator:
             if self.cfg.consensus.adapt.enabled and self._scored:
                 scored = ((v.agent_id, v.label) for v in self._scored)
                 self.weights = adapt_weights(self.weights, self.cfg.consensus, scored)
+            if self.cfg.consensus.mute.enabled:
+                predicted = self.track.resolve_predictions(self.window.bars())
+                self.mute.score(self._scored, predicted)
+                self._muted(self.mute.judge(self.cycle_no, now_ns))
         except ExchangeError as exc:
             problems.append(f"bars unavailable: {exc}")
         mid = snap.mid if snap is not None else math.nan
@@ -315,9 +326,15 @@ class SymbolCoordinator:
         snap, problems = self._snapshot, self._problems
         mid = inp.mid
         consensus = cfg.consensus
-        if consensus.adapt.enabled:  # this cycle's weights, journaled with each vote
-            consensus = consensus.model_copy(update={"weights": dict(self.weights)})
-        cons = decide(opinions, consensus, self.last_agreed, self.quoting.table())
+        muting = consensus.mute.enabled
+        if muting:  # a retrained model starts afresh, un-muted
+            self._muted(self.mute.observe(opinions, self.cycle_no, inp.time_ns))
+        if consensus.adapt.enabled or muting:  # this cycle's weights, journaled with each vote
+            weights = self.mute.apply(self.weights, opinions) if muting else dict(self.weights)
+            consensus = consensus.model_copy(update={"weights": weights})
+        # a muted agent's weight counts toward the quorum at its muted value
+        quorum_of = sum(self.weights.values()) if muting else None
+        cons = decide(opinions, consensus, self.last_agreed, self.quoting.table(), quorum_of)
         distances = cons.ladder
         if cons.reason == "consensus":
             self.last_agreed, self.last_ladder = cons.action, cons.ladder
@@ -395,6 +412,9 @@ class SymbolCoordinator:
         self.journal.record_cycle(record, intents)
         scored_now, self._scored = bool(self._scored), []
         self.track.add(self.cycle_no, inp.time_ns, mid, opinions)
+        if muting:
+            self.track.add_predictions(self.cycle_no, self.window.last, opinions, self._horizons)
+        events, self._mute_events = tuple(self._mute_events), []
         if verdict.trip_kill_switch:
             self.journal.trip_kill_switch(sym, "; ".join(verdict.reasons), actor="risk_gate")
             tripped = True
@@ -432,6 +452,8 @@ class SymbolCoordinator:
             kill_switch=tripped,
             votes={o.agent_id: o.action.label for o in opinions},
             carried=cons.carried,
+            muted=self.mute.muted if muting else (),
+            mute_events=events,
         )
         self.last_summary = summary
         if self.metrics is not None:
@@ -442,11 +464,41 @@ class SymbolCoordinator:
                 self.metrics.agent_timeout(sym, agent)
             if problems:
                 self.metrics.data_fault(sym)
-            if scored_now or not self._agents_exported:  # new hindsight; the weights at start
-                self.metrics.agents(sym, self.track.summary(), self.weights)
+            if scored_now or events or not self._agents_exported:  # the weights at start
+                self.metrics.agents(sym, self.agents_summary(), dict(consensus.weights))
                 self._agents_exported = True
             self.metrics.kill_switch(sym, tripped)
         return summary
+
+    def _muted(self, events: list[MuteEvent]) -> None:
+        """Log each agent muted or un-muted (once, when it happens), for the cycle's summary."""
+        for ev in events:
+            log.warning("%s: %s", self.symbol, ev.reason)
+        self._mute_events += events
+
+    def agents_summary(self) -> dict[str, dict[str, Any]]:
+        """Each agent's track record, and whether it is muted (``consensus.mute``)."""
+        muted = set(self.mute.muted) if self.cfg.consensus.mute.enabled else set()
+        out: dict[str, dict[str, Any]] = dict(self.track.summary())
+        for agent in set(out) | muted:
+            out[agent] = {**out.get(agent, {}), "muted": agent in muted}
+        return dict(sorted(out.items()))
+
+    def _check_floors(self) -> None:
+        """Warn when the floors were measured at another horizon than the votes are scored at
+        (``track.horizon_bars``): the rolling hit rates would not compare with them."""
+        h = self.cfg.track.horizon_bars
+        other = {
+            f"{f.model} {f.version} ({f.horizon_bars} bars)"
+            for f in self.spec.floors
+            if f.measure == "hit_rate" and f.horizon_bars not in (None, h)
+        }
+        if other:
+            log.warning(
+                "%s: consensus.mute: votes are scored %d bars ahead (track.horizon_bars), the "
+                "floors of %s were measured at another horizon",
+                self.symbol, h, ", ".join(sorted(other)),
+            )  # fmt: skip
 
     def _open_orders(self) -> list:
         try:

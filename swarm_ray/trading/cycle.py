@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from swarm_ray.core.domain import MarketSnapshot
+from swarm_ray.trading.mute import MuteEvent
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,3 +67,7 @@ class CycleSummary:
     """Of ``latency_ms``, the time spent waiting for the agents' votes."""
     carried: bool = False
     """The vote carried: the winner reached the threshold with a quorum (or an emergency stop)."""
+    muted: tuple[str, ...] = ()
+    """The agents muted in this cycle's vote (``consensus.mute``)."""
+    mute_events: tuple[MuteEvent, ...] = ()
+    """The agents muted or un-muted at this cycle, and why."""

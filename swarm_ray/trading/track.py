@@ -10,12 +10,16 @@ its alternative; without one, ``features.outcomes.alternative``): 1 won, 0 lost,
 Only the models' votes are scored: not hard rules, scripted votes, or the safe vote of an
 agent without its model (bad data, no answer). With cycles shorter than a bar, a vote cast
 inside a bar is scored on the next whole bar.
+
+A classifier's predictions (``Opinion.prediction``: the market analyst network's direction
+class) are scored too, as in its training: against the class of the return from the close of
+the newest bar its features saw to the close ``horizon`` bars later, once per bar.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -29,12 +33,13 @@ from swarm_ray.features.outcomes import (
     OutcomeParams,
     action_edges,
     alternative,
+    classify_returns,
     is_model_vote,
     scored_action,
     vote_label,
 )
 
-__all__ = ["AgentTrack", "ScoredVote", "TrackConfig", "TrackRecords"]
+__all__ = ["AgentTrack", "ScoredPrediction", "ScoredVote", "TrackConfig", "TrackRecords"]
 
 BAR_MS = 60_000
 
@@ -59,6 +64,38 @@ class ScoredVote:
     edge_bps: float
     """What the vote's action would have earned, bps of the mid, net of fees."""
     confidence: float
+    model_version: str = ""
+    """The version of the model that cast it."""
+
+
+@dataclass(frozen=True)
+class ScoredPrediction:
+    """A classifier's predicted class against the class the market then showed."""
+
+    cycle: int
+    agent_id: str
+    model_version: str
+    predicted: int
+    realized: int
+
+    @property
+    def hit(self) -> float:
+        return 1.0 if self.predicted == self.realized else 0.0
+
+
+@dataclass(frozen=True)
+class _Prediction:
+    cycle: int
+    agent_id: str
+    model_version: str
+    predicted: int
+    bar_open_ms: int
+    """The open time of the newest bar the features saw."""
+    close: float
+    """Its close."""
+    due_open_ms: int
+    """The open time of the bar whose close the prediction is scored on."""
+    thresholds_bps: tuple[float, float]
 
 
 @dataclass
@@ -91,7 +128,7 @@ class _Pending:
     cycle: int
     rest_open_ms: int
     mid: float
-    votes: list[tuple[str, Action, Action, float]] = field(default_factory=list)
+    votes: list[tuple[str, Action, Action, float, str]] = field(default_factory=list)
 
 
 class TrackRecords:
@@ -111,6 +148,8 @@ class TrackRecords:
         self.agents: dict[str, AgentTrack] = {}
         self._edge_sum = np.zeros(len(table))
         self._edge_n = 0
+        self._predictions: deque[_Prediction] = deque(maxlen=100_000)
+        self._predicted: set[tuple[str, int]] = set()  # (agent, bar) of the pending ones
 
     def set_table(self, table: Sequence[tuple[float, float, int]]) -> None:
         """New quoting distances (a re-tune): votes scored from now on, including those still
@@ -122,7 +161,13 @@ class TrackRecords:
         if not (mid > 0):
             return
         votes = [
-            (o.agent_id, o.action, o.alternative or alternative(o.action), o.confidence)
+            (
+                o.agent_id,
+                o.action,
+                o.alternative or alternative(o.action),
+                o.confidence,
+                o.model_version,
+            )
             for o in opinions
             if is_model_vote(o.model_version)
         ]
@@ -157,13 +202,67 @@ class TrackRecords:
                 continue
             self._edge_sum += edges
             self._edge_n += 1
-            for agent, action, alt, conf in p.votes:
+            for agent, action, alt, conf, version in p.votes:
                 label = vote_label(edges, action, alt)
-                v = ScoredVote(
-                    p.cycle, agent, label, float(edges[int(scored_action(action))]), conf
-                )
+                edge = float(edges[int(scored_action(action))])
+                v = ScoredVote(p.cycle, agent, label, edge, conf, version)
                 self.agents.setdefault(agent, AgentTrack()).add(v)
                 out.append(v)
+        return out
+
+    def add_predictions(
+        self,
+        cycle: int,
+        bar: Kline | None,
+        opinions: Iterable[Opinion],
+        horizons: Mapping[tuple[str, str], tuple[int, tuple[float, float]]],
+    ) -> None:
+        """The classifiers' predictions of a cycle whose features ended with ``bar``, to score
+        once the bar ``horizon`` bars after it has closed. ``horizons``: (horizon, class
+        thresholds in bps) of each (agent, model version) whose predictions are scored; one
+        prediction per agent and bar (cycles shorter than a bar repeat it)."""
+        if bar is None or not (float(bar.close) > 0):
+            return
+        for o in opinions:
+            if o.prediction is None or not is_model_vote(o.model_version):
+                continue
+            spec = horizons.get((o.agent_id, o.model_version))
+            if spec is None or (o.agent_id, bar.open_time_ms) in self._predicted:
+                continue
+            h, thresholds = spec
+            due = bar.open_time_ms + h * BAR_MS
+            self._predicted.add((o.agent_id, bar.open_time_ms))
+            self._predictions.append(
+                _Prediction(
+                    cycle, o.agent_id, o.model_version, int(o.prediction), bar.open_time_ms,
+                    float(bar.close), due, thresholds,
+                )
+            )  # fmt: skip
+
+    def resolve_predictions(self, bars: Sequence[Kline]) -> list[ScoredPrediction]:
+        """Score every pending prediction whose bar is in ``bars`` (a gap drops it)."""
+        if not self._predictions or not bars:
+            return []
+        by_open = {b.open_time_ms: b for b in bars}
+        newest = bars[-1].open_time_ms
+        out: list[ScoredPrediction] = []
+        waiting: deque[_Prediction] = deque(maxlen=self._predictions.maxlen)
+        for p in self._predictions:
+            later = by_open.get(p.due_open_ms)
+            if later is None and newest < p.due_open_ms:
+                waiting.append(p)  # not yet closed
+                continue
+            self._predicted.discard((p.agent_id, p.bar_open_ms))
+            if later is None:
+                continue  # a gap in the bars: it cannot be scored
+            ret = (float(later.close) / p.close - 1.0) * 1e4
+            if not np.isfinite(ret):
+                continue
+            realized = int(classify_returns(np.array([ret]), p.thresholds_bps)[0])
+            out.append(
+                ScoredPrediction(p.cycle, p.agent_id, p.model_version, p.predicted, realized)
+            )
+        self._predictions = waiting
         return out
 
     def summary(self) -> dict[str, dict[str, float | int | None]]:

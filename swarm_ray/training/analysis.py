@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from swarm_ray.features.analysis import FEATURE_NAMES, WARMUP_BARS, analysis_features, reference_vol
+from swarm_ray.features.outcomes import classify_returns
 from swarm_ray.registry.analysis_model import (
     ANALYSIS_CLASSES,
     FEATURE_LAYOUT,
@@ -23,18 +24,6 @@ from swarm_ray.registry.analysis_model import (
     build_network,
     network_architecture,
 )
-
-
-def classify_returns(ret_bps: np.ndarray, thresholds_bps: tuple[float, float]) -> np.ndarray:
-    """Class index 0..4 of returns in bps: strong sell, sell, hold, buy, strong buy."""
-    t1, t2 = thresholds_bps
-    r = np.asarray(ret_bps, dtype=np.float64)
-    cls = np.full(r.shape, 2, dtype=np.int64)
-    cls[r > t1] = 3
-    cls[r > t2] = 4
-    cls[r < -t1] = 1
-    cls[r < -t2] = 0
-    return cls
 
 
 @dataclass(frozen=True)
@@ -100,9 +89,14 @@ class AnalysisTrainingResult:
 
 
 def train_analysis(
-    cfg: Any, train_files: list[str], validation_files: list[str], epochs: int | None = None
+    cfg: Any,
+    train_files: list[str],
+    validation_files: list[str],
+    epochs: int | None = None,
+    init_state: dict[str, Any] | None = None,
 ) -> AnalysisTrainingResult:
     """Fit the network on the training days; pick the epoch with the best validation macro-F1.
+    ``init_state``: start from these weights (a warm start from the serving version).
 
     ``cfg`` is an ``AnalysisConfig``. Metrics compare the model with the majority class (of the
     training days) and the previous-direction rule on the validation days.
@@ -126,6 +120,8 @@ def train_analysis(
         w = counts.sum() / np.maximum(counts, 1.0) / len(counts)
         weight = torch.as_tensor(w, dtype=torch.float32)
     net = build_network(tuple(cfg.hidden), cfg.dropout)
+    if init_state is not None:
+        net.load_state_dict(init_state, strict=True)
     opt = torch.optim.Adam(net.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     loss_fn = torch.nn.CrossEntropyLoss(weight=weight)
     best, best_state, history = -1.0, None, []

@@ -260,18 +260,19 @@ def validate_batch(observations: Any, dim: int) -> np.ndarray:
 
 
 def load_served_model(models_dir: str | Path, name: str, version: str | None = None) -> ServedModel:
-    """Load ``name`` (its newest version, or ``version``) from the registry at ``models_dir``."""
+    """Load ``name`` from the registry at ``models_dir``: ``version``, or the one served by
+    default (its champion, else its newest version: ``registry.champions``)."""
+    from swarm_ray.registry.champions import serving_dir
     from swarm_ray.registry.files import check_servable
     from swarm_ray.registry.policies import (
         ANALYSIS_KIND,
         POLICY_KIND,
-        latest_dir,
         read_card,
         versions,
     )
 
     if version is None:
-        vdir = latest_dir(models_dir, name)
+        vdir = serving_dir(models_dir, name)
     else:
         if version not in versions(models_dir, name):
             raise FileNotFoundError(
@@ -386,15 +387,15 @@ class ModelServer:
         return parse_config(ModelUserConfig, user_config, f"user_config of {self.name}")
 
     def newest_version(self) -> str | None:
-        """The newest version in the registry now (``None`` if it lists none)."""
-        from swarm_ray.registry.policies import versions
+        """The version served by default now: the champion, else the newest (``None`` if the
+        registry lists none)."""
+        from swarm_ray.registry.champions import serving_version
 
-        found = versions(self.models_dir, self.name)
-        return found[-1] if found else None
+        return serving_version(self.models_dir, self.name)
 
     def needs_load(self, config: ModelUserConfig) -> bool:
         """Whether ``config`` asks for another version than the one loaded (``version: null``
-        asks for the newest, so re-applying it picks up a version exported since)."""
+        asks for the champion, else the newest, so re-applying it picks up a change since)."""
         if self._model is None:
             return True
         wanted = config.version or self.newest_version()

@@ -161,13 +161,14 @@ def read_feature_layout(vdir: Path) -> dict[str, Any]:
 def load_analysis_model(
     models_dir: str | Path, name: str = "market_analyst", version: str | None = None
 ) -> MarketAnalysisModel:
-    """Load the newest (or the given) version of the market-analysis network.
+    """Load the given version of the market-analysis network, or its champion (else newest).
 
     Reads JSON and safetensors only; the weight file must match the card's sha256.
     """
-    from swarm_ray.registry.policies import ANALYSIS_KIND, latest_dir
+    from swarm_ray.registry.champions import serving_dir
+    from swarm_ray.registry.policies import ANALYSIS_KIND
 
-    vdir = Path(models_dir) / name / version if version else latest_dir(models_dir, name)
+    vdir = Path(models_dir) / name / version if version else serving_dir(models_dir, name)
     card = read_card(vdir)
     if card.get("kind") != ANALYSIS_KIND:
         raise RegistryError(f"{vdir / CARD}: kind {card.get('kind')!r} is not {ANALYSIS_KIND}")

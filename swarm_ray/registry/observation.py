@@ -9,10 +9,11 @@ from pathlib import Path
 
 from swarm_ray.core.roles import POLICY_ROLES
 from swarm_ray.features.observation import ObservationSpec
+from swarm_ray.registry.champions import serving_dir
+from swarm_ray.registry.floors import vote_floors
 from swarm_ray.registry.policies import (
     RegistryError,
     SmokeModel,
-    latest_dir,
     layout_of,
     read_card,
 )
@@ -23,14 +24,16 @@ log = logging.getLogger(__name__)
 
 
 def observation_spec(models_dir: str | Path) -> ObservationSpec:
-    """Scales of the policies' training env, from the newest strategy optimizer's card, the
-    observation layout of each DQN role's newest policy, and the market-analysis network's
-    reference volatility from its feature layout."""
+    """Scales of the policies' training env, from the strategy optimizer's card, the
+    observation layout of each DQN role's policy, and the market-analysis network's
+    reference volatility from its feature layout: of the versions served by default (each
+    model's champion, else its newest; ``registry.champions``); and the floor each model
+    version's votes must keep (``registry.floors``)."""
     models = Path(models_dir)
     analysis_ref = 1e-4
     try:
         layout = json.loads(
-            (latest_dir(models, "market_analyst") / "feature_layout.json").read_text()
+            (serving_dir(models, "market_analyst") / "feature_layout.json").read_text()
         )
         analysis_ref = float(layout["ref_vol"])
     except SmokeModel:
@@ -40,7 +43,7 @@ def observation_spec(models_dir: str | Path) -> ObservationSpec:
     cards: dict[str, dict] = {}
     for role in POLICY_ROLES:
         try:
-            cards[role] = read_card(latest_dir(models, role))
+            cards[role] = read_card(serving_dir(models, role))
         except FileNotFoundError:
             continue
     layouts = tuple((r, layout_of(c)) for r, c in cards.items() if layout_of(c) != "v2")
@@ -63,4 +66,5 @@ def observation_spec(models_dir: str | Path) -> ObservationSpec:
             f"({windows}); the swarm builds one v3 observation per cycle"
         )
     window = next(iter(windows.values()), spec.scale_window)
-    return replace(spec, layouts=layouts, scale_window=window)
+    floors = vote_floors(models)  # consensus.mute's, of every version
+    return replace(spec, layouts=layouts, scale_window=window, floors=floors)

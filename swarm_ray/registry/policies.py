@@ -38,6 +38,7 @@ from envs.actions import ACTION_NAMES, N_ENV_ACTIONS
 from envs.baselines import PolicyAgent
 from envs.features import LAYOUTS, OBS_COLUMNS, layout_bounds, layout_columns
 from swarm_ray.core.config import PROJECT_ROOT
+from swarm_ray.registry.champions import serving_dir
 from swarm_ray.registry.files import (
     CARD,
     MissingModelFile,
@@ -170,7 +171,8 @@ def _is_smoke(vdir: Path) -> bool:
 
 
 def list_models(models_dir: str | Path, kind: str | None = None) -> list[dict[str, Any]]:
-    """The card of the newest version of every model (optionally of one kind), by name."""
+    """The card of the version served by default of every model (its champion, else its
+    newest: ``registry.champions``), optionally of one kind, by name."""
     root = Path(models_dir)
     if not root.is_dir():
         return []
@@ -178,7 +180,7 @@ def list_models(models_dir: str | Path, kind: str | None = None) -> list[dict[st
     for sub in sorted(p for p in root.iterdir() if p.is_dir()):
         if not versions(root, sub.name):
             continue
-        vdir = latest_dir(root, sub.name)
+        vdir = serving_dir(root, sub.name)
         card = read_card(vdir)
         card["path"] = str(vdir)
         if kind is None or card.get("kind") == kind:
@@ -348,7 +350,8 @@ def load_policy(version_dir: str | Path) -> DQNPolicy:
 
 
 def load_policies(models_dir: str | Path, names: Sequence[str] | None = None) -> list[DQNPolicy]:
-    """The newest version of every DQN policy in the registry (or of the given names)."""
+    """The version served by default of every DQN policy in the registry (or of the given
+    names): its champion, else its newest."""
     cards = list_models(models_dir, kind=POLICY_KIND)
     if names is not None:
         missing = set(names) - {c["name"] for c in cards}
@@ -395,7 +398,7 @@ class RegistryPolicyAgent(PolicyAgent):
 def load_policy_agents(
     models_dir: str | Path, names: Sequence[str] | None = None
 ) -> list[RegistryPolicyAgent]:
-    """One agent per registry policy (newest version), named by model name.
+    """One agent per registry policy (its champion, else its newest version), by model name.
 
     Each agent's ``act(state)`` runs the RLModule on CPU over all paths of ``state.obs`` at once,
     with the session clock and feature scale of its training (``RegistryPolicyAgent``).

@@ -30,6 +30,8 @@ COMMANDS: dict[str, str] = {
     "data": "swarm_ray.commands.data",
     "tune-consensus": "swarm_ray.commands.tune_consensus",
     "calibrate": "swarm_ray.commands.calibrate",
+    "learn": "swarm_ray.commands.learn",
+    "models": "swarm_ray.commands.models",
 }
 
 

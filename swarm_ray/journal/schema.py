@@ -15,9 +15,9 @@ from typing import Any
 
 from swarm_ray.core.domain import Action, Fill, Order, OrderStatus, OrderType, Side
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 """Kept in SQLite's ``user_version``; a journal of another version is refused, not guessed at
-(one written by version 1 is migrated when opened for writing: ``MIGRATIONS``)."""
+(one written by an older version is migrated when opened for writing: ``MIGRATIONS``)."""
 
 GLOBAL_SCOPE = "*"
 """The ``scope`` of a kill-switch event or stop request that covers every symbol."""
@@ -131,6 +131,23 @@ CREATE TABLE stop_acks (
 ) WITHOUT ROWID;
 """
 
+MODEL_DECISIONS = """
+CREATE TABLE model_decisions (
+    id         INTEGER PRIMARY KEY,
+    time_ns    INTEGER NOT NULL,
+    role       TEXT NOT NULL,
+    decision   TEXT NOT NULL,
+    champion   TEXT,
+    challenger TEXT,
+    reason     TEXT NOT NULL DEFAULT '',
+    evidence   TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX model_decisions_role ON model_decisions(role, id);
+"""
+"""The learning loop's decisions about model versions (promoted, rejected, rollback)."""
+
+SCHEMA += MODEL_DECISIONS
+
 MIGRATIONS: dict[int, tuple[str, ...]] = {
     # 1 -> 2: the votes' outcome in hindsight (the agents' track records), a ladder vote's
     # distances
@@ -139,6 +156,8 @@ MIGRATIONS: dict[int, tuple[str, ...]] = {
         "ALTER TABLE opinions ADD COLUMN edge_bps REAL",
         "ALTER TABLE decisions ADD COLUMN ladder TEXT",
     ),
+    # 2 -> 3: the learning loop's decisions about model versions
+    2: tuple(x.strip() for x in MODEL_DECISIONS.split(";") if x.strip()),
 }
 """Statements that bring a journal of version ``k`` to ``k + 1``."""
 
@@ -149,6 +168,11 @@ READ_AS_MIGRATED: dict[int, tuple[str, ...]] = {
         "CREATE TEMP VIEW opinions AS SELECT *, NULL AS hindsight, NULL AS edge_bps"
         " FROM main.opinions",
         "CREATE TEMP VIEW decisions AS SELECT *, NULL AS ladder FROM main.decisions",
+    ),
+    2: (
+        "CREATE TEMP VIEW model_decisions AS SELECT NULL AS id, NULL AS time_ns, NULL AS role,"
+        " NULL AS decision, NULL AS champion, NULL AS challenger, NULL AS reason,"
+        " NULL AS evidence WHERE 0",
     ),
 }
 """How a reader sees a journal of version ``k`` as version ``k + 1`` without writing to it."""

@@ -67,10 +67,10 @@ import json
 import sqlite3
 import uuid
 from array import array
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from swarm_ray.core.clock import Clock, LiveClock
 from swarm_ray.core.domain import Fill, Order, OrderIntent, OrderStatus
@@ -533,3 +533,50 @@ class Journal(JournalQueries):
                 "INSERT OR IGNORE INTO stop_acks (stop_id, symbol, acked_ns) VALUES (?, ?, ?)",
                 (request_id, symbol, self._wall.now_ns()),
             )
+
+    # -- the learning loop's decisions about model versions
+
+    def record_model_decision(
+        self,
+        role: str,
+        decision: str,
+        *,
+        champion: str | None,
+        challenger: str | None,
+        reason: str,
+        evidence: Mapping[str, Any] | None = None,
+        time_ns: int | None = None,
+    ) -> int:
+        """One decision about ``role``'s model (promoted, rejected, rollback, failed), with
+        its reason and figures; ``time_ns`` defaults to the journal's clock."""
+        with self._tx() as conn:
+            cur = conn.execute(
+                "INSERT INTO model_decisions"
+                " (time_ns, role, decision, champion, challenger, reason, evidence)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    self._clock.now_ns() if time_ns is None else int(time_ns),
+                    role,
+                    decision,
+                    champion,
+                    challenger,
+                    reason,
+                    json.dumps(dict(evidence or {}), default=str, allow_nan=False),
+                ),
+            )
+            assert cur.lastrowid is not None
+            return cur.lastrowid
+
+    def model_decisions(self, role: str | None = None) -> list[dict[str, Any]]:
+        """The decisions about model versions, oldest first (of ``role``, or of every role)."""
+        sql = (
+            "SELECT id, time_ns, role, decision, champion, challenger, reason, evidence"
+            " FROM model_decisions"
+        )
+        rows = (
+            self._conn.execute(sql + " WHERE role = ? ORDER BY id", (role,))
+            if role is not None
+            else self._conn.execute(sql + " ORDER BY id")
+        ).fetchall()
+        keys = ("id", "time_ns", "role", "decision", "champion", "challenger", "reason")
+        return [{**dict(zip(keys, r[:7], strict=True)), "evidence": json.loads(r[7])} for r in rows]

@@ -26,12 +26,16 @@ from ray.exceptions import RayActorError, RayTaskError
 from swarm_ray.core.config import ConfigError, load_config, parse_config, resolve_path
 from swarm_ray.runtime import swarm as runtime
 from swarm_ray.runtime.actors import NAMESPACE
-from swarm_ray.runtime.config import SwarmConfig
+from swarm_ray.runtime.config import SwarmConfig, resolve_storage
 from swarm_ray.runtime.connect import connect
+from swarm_ray.runtime.learning import LearningSchedule
 
 __all__ = ["Swarm"]
 
 log = logging.getLogger(__name__)
+
+LEARNING_POLL_S = 2.0
+"""How often ``wait`` checks on the learning loop (it never waits for a step)."""
 
 
 def _config(config: str | Path | SwarmConfig | Mapping[str, Any]) -> SwarmConfig:
@@ -82,6 +86,8 @@ class Swarm:
         self._deployed = False
         self.finished: dict[str, dict[str, Any]] = {}
         self.failed: dict[str, str] = {}
+        self.learning: LearningSchedule | None = None
+        """The scheduled learning loop (``learning.every``), once started."""
 
     def __repr__(self) -> str:
         state = "running" if self._running else ("started" if self._handles else "not started")
@@ -102,7 +108,19 @@ class Swarm:
         self._handles = runtime.start_swarm(self.config)
         self._cycles = cycles
         self._running = {n: h.run.remote(cycles) for n, h in self.coordinators.items()}
+        if self.config.learning.every is not None:
+            self.learning = _learning_schedule(self.config)
         return self
+
+    def run_time_ns(self) -> int | None:
+        """The run's clock: the time of the latest cycle of any of its symbols."""
+        times = [
+            (s.get("last") or {}).get("time_ns")
+            for c in self.status().values()
+            for s in (c.get("symbols") or {}).values()
+        ]
+        times = [int(t) for t in times if t is not None]
+        return max(times) if times else None
 
     def status(self) -> dict[str, Any]:
         """Each of this swarm's coordinators' status: ``{name: {"symbols": {...}, ...}}``."""
@@ -128,7 +146,12 @@ class Swarm:
         say = on_event or (lambda line: log.info("%s", line))
         deadline = None if timeout is None else time.monotonic() + timeout
         last_status = time.monotonic()
+        last_learning = -LEARNING_POLL_S  # at once, then every LEARNING_POLL_S
         while self._running:
+            if self.learning is not None and time.monotonic() - last_learning >= LEARNING_POLL_S:
+                last_learning = time.monotonic()
+                for line in self.learning.poll(self.run_time_ns()):
+                    say(line)
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 return False
@@ -179,6 +202,13 @@ class Swarm:
     def close(self) -> None:
         """Hand the model app back if this swarm deployed it (its CPUs go to the next job);
         the actors end with the driver."""
+        if self.learning is not None and self.learning.running:
+            log.warning(
+                "the run ends during the learning step of %s; it is cancelled (a promotion "
+                "it was making leaves the old or the new champion)",
+                self.learning.pending_day,
+            )
+            self.learning.cancel()
         if self._deployed:
             # another swarm on this cluster may answer with the same app: leave it to that one
             if self.last_on_cluster():
@@ -194,3 +224,21 @@ class Swarm:
                 self.stop(reason="context exited")
         finally:
             self.close()
+
+
+def _learning_schedule(cfg: SwarmConfig) -> LearningSchedule:
+    """The run's learning loop: its config, and the run's registry and journal folder."""
+    from swarm_ray.core.storage import storage_root
+    from swarm_ray.learning.config import load_learn_config
+
+    every = cfg.learning.every
+    assert every is not None
+    learn = load_learn_config(resolve_path(cfg.learning.config))
+    root = storage_root(learn.storage or cfg.storage)
+    return LearningSchedule(
+        learn,
+        every,
+        models_dir=resolve_storage(cfg).models_dir,
+        work_dir=root.local_path(learn.work_dir, "learning work_dir"),
+        journal_dir=resolve_storage(cfg).journal_dir,
+    )

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from swarm_ray.agents.roles import AgentConfig
 from swarm_ray.core.config import StrictModel
@@ -10,7 +10,7 @@ from swarm_ray.core.storage import storage_root
 from swarm_ray.exchanges.config import ExchangeConfig, PaperConfig
 from swarm_ray.trading.config import TradingConfig
 
-__all__ = ["PanelConfig", "SwarmConfig", "resolve_storage"]
+__all__ = ["LearningConfig", "PanelConfig", "SwarmConfig", "resolve_storage"]
 
 
 class PanelConfig(StrictModel):
@@ -25,6 +25,33 @@ class PanelConfig(StrictModel):
     refresh_s: float | None = Field(
         None, gt=0, le=300, description="page refresh period (none: the cycle's pace, 1-10 s)"
     )
+
+
+class LearningConfig(StrictModel):
+    """The learning loop inside the run: retrain, judge and promote on a schedule."""
+
+    every: str | None = Field(
+        None, description="a learning step every this long on the run's clock (24h); null: off"
+    )
+    config: str = Field("configs/learn.yaml", description="the learning config (swarm-ray learn)")
+
+    @field_validator("every")
+    @classmethod
+    def _every(cls, v: str | None) -> str | None:
+        if v is not None:
+            from swarm_ray.learning.config import parse_duration
+
+            parse_duration(v)
+        return v
+
+    @model_validator(mode="after")
+    def _config_loads(self) -> LearningConfig:
+        if self.every is not None:  # a bad learning config fails at start, not a day later
+            from swarm_ray.core.config import resolve_path
+            from swarm_ray.learning.config import load_learn_config
+
+            load_learn_config(resolve_path(self.config))
+        return self
 
 
 class SwarmConfig(TradingConfig):
@@ -43,6 +70,7 @@ class SwarmConfig(TradingConfig):
     agents: AgentConfig = AgentConfig()
     metrics: bool = True
     panel: PanelConfig = PanelConfig()
+    learning: LearningConfig = LearningConfig()
 
     @property
     def panel_refresh_s(self) -> float:

@@ -515,6 +515,7 @@ def test_a_version_1_journal_is_read_as_it_is_and_migrated_when_opened_for_writi
     for table, column in (("opinions", "hindsight"), ("opinions", "edge_bps"),
                           ("decisions", "ladder")):  # fmt: skip
         raw.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    raw.execute("DROP TABLE model_decisions")  # and without the table version 3 added
     raw.execute("PRAGMA user_version = 1")
     raw.commit()
     raw.close()
@@ -524,6 +525,7 @@ def test_a_version_1_journal_is_read_as_it_is_and_migrated_when_opened_for_writi
         assert c["decision"]["ladder_bps"] is None
         records = {a["agent_id"]: a for a in r.agent_records(SYMBOL)}
         assert records["strategy"]["scored"] == 0 and records["strategy"]["hit_rate"] is None
+        assert r.model_decisions() == []
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == 1  # untouched
     raw.close()
@@ -534,6 +536,14 @@ def test_a_version_1_journal_is_read_as_it_is_and_migrated_when_opened_for_writi
         assert len(w.cycles(SYMBOL)) == 3
         records = {a["agent_id"]: a for a in w.agent_records(SYMBOL)}
         assert records["strategy"]["scored"] == 1 and records["strategy"]["hit_rate"] == 1.0
+        w.record_model_decision(
+            "risk_manager", "rejected", champion="v3", challenger="c1", reason="lost",
+            evidence={"interval": [-1.0, 0.5]},
+        )  # fmt: skip
+        (d,) = w.model_decisions("risk_manager")
+        assert (d["decision"], d["time_ns"], d["evidence"]) == (
+            "rejected", 2_000, {"interval": [-1.0, 0.5]}
+        )  # fmt: skip
     raw = sqlite3.connect(path)
     assert raw.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
     raw.close()

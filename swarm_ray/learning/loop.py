@@ -7,7 +7,8 @@ A step at day ``D`` (the run's clock, UTC):
 2. the challengers: one Tune experiment, a trial per role, warm-started from the champions
    (``learning.train``);
 3. the judgement: the whole swarm on the evaluation days with the champions, then with each
-   challenger in its champion's place; a challenger that failed training or its health check,
+   challenger in its champion's place, role after role (once one is promoted, the next is
+   judged against the swarm with it); a challenger that failed training or its health check,
    whose layout differs from its champion's, or whose champion trained on the evaluation days is
    not judged (``learning.judge``);
 4. the decision: promote (a new registry version with its lineage, made champion, rolled out
@@ -301,6 +302,11 @@ def learn_step(
                 decision.decision = "rejected"
                 decision.reason = f"promotion failed, the champion stays: {exc}"
                 log.error("%s: %s", role, decision.reason)
+            else:  # the next role's challenger is judged against the swarm as it is now
+                champion_view = view_registry(
+                    models, step_dir / "views" / f"champion_{role}", ALL_MODELS
+                )
+                champion_records = swarm_records(cfg, champion_view, eval_files, step_dir, fees)
         if decision.decision == "rejected":
             record_rejected(
                 models,

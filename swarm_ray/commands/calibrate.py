@@ -20,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
             "vote by whether it beat its alternative (trade vs stand aside) over --horizon bars "
             "at the fee tier, fit one logistic map per model and side, and measure its "
             "reliability on --data and on the held-out --check days. Writes the map, the "
-            "figures and reliability.png into each role's newest registry version: Serve and "
-            "the agents then answer with the calibrated probability."
+            "figures and reliability.png into each role's champion (else newest) version: Serve "
+            "and the agents then answer with the calibrated probability."
         ),
     )
     p.add_argument("--config", default=DEFAULT_CONFIG, help="backtest config (fees, sizes, ...)")

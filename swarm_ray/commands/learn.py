@@ -58,15 +58,14 @@ def _today(text: str | None) -> date:
 
 
 def run(args: argparse.Namespace) -> int:
-    import shutil
-
+    from swarm_ray.core.config import resolve_path
     from swarm_ray.core.storage import storage_root
     from swarm_ray.journal import Journal
     from swarm_ray.learning.config import load_learn_config
     from swarm_ray.learning.loop import learn_step, walk_forward
     from swarm_ray.runtime.connect import connect
 
-    cfg = load_learn_config(args.config)
+    cfg = load_learn_config(resolve_path(args.config))
     if args.data:
         cfg = cfg.model_copy(update={"data": tuple(args.data)})
     if args.cpus is not None:
@@ -103,14 +102,11 @@ def run(args: argparse.Namespace) -> int:
         return 0
     today = _today(args.today)
     target, serve_app = models, "auto"
-    if args.smoke:  # never in the registry given: a copy of it, which is marked scratch
-        from swarm_ray.registry.files import mark_scratch_registry
+    if args.smoke:  # never in the registry given: a scratch copy of its champions
+        from swarm_ray.learning.judge import view_registry
+        from swarm_ray.learning.loop import ALL_MODELS
 
-        target = work / "smoke_registry"
-        if target.exists():
-            shutil.rmtree(target)
-        shutil.copytree(models, target)
-        mark_scratch_registry(target)
+        target = view_registry(models, work / "smoke_registry", ALL_MODELS, scratch=True)
         serve_app = False
         say(f"smoke: working in a copy of the registry, {target}")
     journal = Journal(str(work / "journal.sqlite"), run_id="learn")

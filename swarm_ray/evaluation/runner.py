@@ -75,13 +75,9 @@ def run_in_process(
 def _model_days(models_dir: Path) -> dict[str, set[str]]:
     """Days each registry model was trained, fitted or validated on (from its model card)."""
     from swarm_ray.registry import list_models
+    from swarm_ray.registry.policies import seen_days
 
-    used: dict[str, set[str]] = {}
-    for card in list_models(models_dir):
-        data = card.get("data") or {}
-        days = set(data.get("train_days", ())) | set(data.get("validation_days", ()))
-        used[str(card.get("name"))] = days
-    return used
+    return {str(card.get("name")): seen_days(card) for card in list_models(models_dir)}
 
 
 def _sibling_files(day: Day, n: int) -> tuple[str, ...]:

@@ -144,7 +144,8 @@ CREATE TABLE model_decisions (
 );
 CREATE INDEX model_decisions_role ON model_decisions(role, id);
 """
-"""The learning loop's decisions about model versions (promoted, rejected, rollback)."""
+"""The learning loop's decisions about model versions (promoted, rejected); an operator's
+rollback is in the registry's ``champions.json`` history."""
 
 SCHEMA += MODEL_DECISIONS
 

@@ -547,7 +547,7 @@ class Journal(JournalQueries):
         evidence: Mapping[str, Any] | None = None,
         time_ns: int | None = None,
     ) -> int:
-        """One decision about ``role``'s model (promoted, rejected, rollback, failed), with
+        """One decision of the learning loop about ``role``'s model (promoted, rejected), with
         its reason and figures; ``time_ns`` defaults to the journal's clock."""
         with self._tx() as conn:
             cur = conn.execute(

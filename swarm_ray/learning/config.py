@@ -52,10 +52,12 @@ class WindowConfig(StrictModel):
         "best epoch)",
     )
     evaluation_days: int = Field(
-        2,
+        1,
         ge=1,
         le=60,
-        description="the most recent days, trained on by neither model, the challenger must win",
+        description="the most recent days, seen by neither model, the challenger must win on; "
+        "at most the schedule's period in days (a promoted champion's evaluation days count as "
+        "seen, so a longer window skips the next step)",
     )
 
 

@@ -20,7 +20,7 @@ import numpy as np
 from swarm_ray.evaluation.records import DayRecord
 from swarm_ray.learning.config import LearnConfig, PromotionConfig
 from swarm_ray.registry.champions import serving_dir
-from swarm_ray.registry.files import mark_scratch_registry, read_card
+from swarm_ray.registry.files import is_scratch_registry, mark_scratch_registry, read_card
 from swarm_ray.registry.policies import next_version, versions
 
 __all__ = [
@@ -44,14 +44,21 @@ class Verdict:
 
 
 def view_registry(
-    models_dir: str | Path, dest: Path, roles: Sequence[str], challenger: Path | None = None
+    models_dir: str | Path,
+    dest: Path,
+    roles: Sequence[str],
+    challenger: Path | None = None,
+    scratch: bool = False,
 ) -> Path:
     """A registry at ``dest`` holding the serving version of each of ``roles`` from
     ``models_dir`` and, when given, ``challenger`` as the newest version of its role (so it is
-    the one served there). A smoke challenger makes it a scratch registry."""
+    the one served there). It is a scratch registry (smoke models load there) when ``scratch``,
+    when ``models_dir`` is one, or when the challenger is a smoke model."""
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
+    if scratch or is_scratch_registry(models_dir):
+        mark_scratch_registry(dest)
     for role in roles:
         try:
             src = serving_dir(models_dir, role)
@@ -93,13 +100,12 @@ def swarm_records(
 def side_metrics(records: Sequence[DayRecord]) -> dict[str, Any]:
     """What one side made on the evaluation days."""
     pnl = [float(r.equity[-1]) for r in records]
+    quoting = np.concatenate([r.quoting for r in records]) if records else np.zeros(0)
     return {
         "pnl": round(sum(pnl), 4),
         "daily_pnl": [round(x, 4) for x in pnl],
         "fills": int(sum(len(r.fills) for r in records)),
-        "quoting_share": round(
-            float(np.mean(np.concatenate([r.quoting for r in records]))) if records else 0.0, 4
-        ),
+        "quoting_share": round(float(quoting.mean()) if quoting.size else 0.0, 4),
         "days": [r.date for r in records],
     }
 

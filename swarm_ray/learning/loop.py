@@ -20,6 +20,7 @@ from __future__ import annotations
 import logging
 import re
 import shutil
+import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +46,8 @@ from swarm_ray.registry.champions import (
     serving_dir,
     serving_version,
 )
-from swarm_ray.registry.files import read_card, staged_version, write_card
-from swarm_ray.registry.policies import layout_of, next_version
+from swarm_ray.registry.files import read_card, write_card
+from swarm_ray.registry.policies import layout_of, new_version_dir, seen_days
 
 __all__ = [
     "Decision",
@@ -123,27 +124,29 @@ def kline_days(paths: Sequence[str], symbol: str) -> dict[date, str]:
 
 
 def step_window(
-    days: Sequence[date], today: date, train_n: int, eval_n: int
+    days: Sequence[date], today: date, train_n: int, eval_n: int, what: str = "window"
 ) -> tuple[tuple[date, ...], tuple[date, ...]]:
     """(training days, evaluation days) of a step on ``today``: the ``eval_n`` latest days
-    before it, and the ``train_n`` latest before those."""
+    before it, and the ``train_n`` latest before those (``what``: the config section)."""
     before = [d for d in sorted(days) if d < today]
     if len(before) < train_n + eval_n:
         raise ConfigError(
             f"learning on {today}: {len(before)} days of data before it, the window needs "
-            f"{train_n} to train and {eval_n} to judge"
+            f"{train_n} to train and {eval_n} to judge ({what}.train_days, "
+            f"{what}.evaluation_days; or more days in data)"
         )
     evaluation = tuple(before[-eval_n:])
     train = tuple(before[-(eval_n + train_n) : -eval_n])
     return train, evaluation
 
 
-def _trained_days(models_dir: str | Path, role: str) -> set[str]:
+def _seen_days(models_dir: str | Path, role: str) -> set[str]:
+    """Days the champion of ``role`` trained, validated or was judged on (``seen_days``)."""
     try:
         card = read_card(serving_dir(models_dir, role))
     except FileNotFoundError:
         return set()
-    return set((card.get("data") or {}).get("train_days") or ())
+    return seen_days(card)
 
 
 def promote(
@@ -153,33 +156,53 @@ def promote(
     lineage: dict[str, Any],
     serve_app: bool | str = "auto",
     before_record: Callable[[], None] | None = None,
-) -> str:
+) -> dict[str, Any]:
     """Copy ``challenger`` into the registry as ``role``'s next version with its ``lineage``,
     then make it the champion (rolled out on Serve when it runs). Until the last step, the old
     champion stays the one served by default: a crash leaves the old or the new one, never
     none. ``before_record``: called between the rollout and the decision (a crash drill).
-    Returns the new version."""
-    from swarm_ray.learning.serving import switch_champion
+    Returns ``switch_champion``'s answer (``version``, ``served_by``, ...)."""
+    import os
 
+    from swarm_ray.learning.serving import SwitchError, UnhealthyVersion, switch_champion
+
+    card = read_card(challenger)
     ensure_recorded(models_dir, role)  # the folder about to appear must not become "newest"
-    version = next_version(models_dir, role)
-    dest = Path(models_dir) / role / version
-    with staged_version(dest) as stage:
+    while True:  # reserve the version: a concurrent promotion gets the next one
+        dest = new_version_dir(models_dir, role, None, smoke=card.get("smoke") is True)
+        try:
+            os.mkdir(dest)
+            break
+        except FileExistsError:
+            continue
+    stage = Path(tempfile.mkdtemp(prefix=f".{dest.name}.", suffix=".partial", dir=dest.parent))
+    try:
         shutil.copytree(challenger, stage, dirs_exist_ok=True)
-        card = read_card(stage)
-        card["version"] = version
+        card["version"] = dest.name
         card["lineage"] = {**(card.get("lineage") or {}), **lineage}
         write_card(stage, card)
-    switch_champion(
-        models_dir,
-        role,
-        version,
-        "promoted",
-        details={"parent": lineage.get("parent"), "evidence": lineage.get("evidence")},
-        serve_app=serve_app,
-        before_record=before_record,
-    )
-    return version
+        os.chmod(stage, 0o755)
+        os.rename(stage, dest)  # onto the reserved empty folder: complete or not at all
+    except BaseException:
+        shutil.rmtree(stage, ignore_errors=True)
+        if dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        raise
+    try:
+        return switch_champion(
+            models_dir,
+            role,
+            dest.name,
+            "promoted",
+            details={"parent": lineage.get("parent"), "evidence": lineage.get("evidence")},
+            serve_app=serve_app,
+            before_record=before_record,
+        )
+    except SwitchError as exc:  # not the champion; a version nothing serves is removed
+        exc.version = dest.name  # type: ignore[attr-defined]
+        if isinstance(exc, UnhealthyVersion):
+            shutil.rmtree(dest, ignore_errors=True)
+        raise
 
 
 def _judge(
@@ -194,9 +217,13 @@ def _judge(
     fees: str,
 ) -> Verdict:
     champ = side_metrics(champion_records) | {"fees": fees}
-    overlap = sorted(_trained_days(models_dir, role) & {str(d) for d in eval_days})
+    overlap = sorted(_seen_days(models_dir, role) & {str(d) for d in eval_days})
     if overlap:
-        return failed(f"not judged: the champion trained on the evaluation days {overlap}", champ)
+        return failed(
+            f"not judged: the champion has seen the evaluation days {overlap} (trained, "
+            f"validated or was judged on them)",
+            champ,
+        )
     if ch.error is not None or ch.path is None:
         return failed(f"training failed: {ch.error}", champ)
     view = view_registry(models_dir, step_dir / "views" / role, ALL_MODELS, ch.path)
@@ -238,7 +265,9 @@ def learn_step(
     days = kline_days(cfg.data, cfg.symbol)
     train_n = cfg.smoke.train_days if smoke else cfg.window.train_days
     eval_n = cfg.smoke.evaluation_days if smoke else cfg.window.evaluation_days
-    train, evaluation = step_window(list(days), today, train_n, eval_n)
+    train, evaluation = step_window(
+        list(days), today, train_n, eval_n, "smoke" if smoke else "window"
+    )
     step_id = f"c{today:%Y%m%d}t{time.strftime('%H%M%S', time.gmtime())}"
     step_dir = Path(work_dir) / step_id
     step_dir.mkdir(parents=True, exist_ok=True)
@@ -281,10 +310,11 @@ def learn_step(
             champion_version,
             step_id,
         )
+        failed_version = None
         if v.decision == "promoted":
             assert ch.path is not None
             try:
-                decision.promoted_version = promote(
+                switched = promote(
                     models,
                     role,
                     ch.path,
@@ -302,12 +332,19 @@ def learn_step(
                 decision.decision = "rejected"
                 decision.reason = f"promotion failed, the champion stays: {exc}"
                 log.error("%s: %s", role, decision.reason)
-            else:  # the next role's challenger is judged against the swarm as it is now
+                failed_version = getattr(exc, "version", None)
+            else:
+                decision.promoted_version = switched["version"]
+                decision.challenger["served_by"] = switched["served_by"]
+                if switched["served_by"] != "serve":
+                    decision.reason += " (registry only: no Serve app serves it)"
+                # the next role's challenger is judged against the swarm as it is now
                 champion_view = view_registry(
                     models, step_dir / "views" / f"champion_{role}", ALL_MODELS
                 )
                 champion_records = swarm_records(cfg, champion_view, eval_files, step_dir, fees)
         if decision.decision == "rejected":
+            extra = {"version": failed_version} if failed_version else {}
             record_rejected(
                 models,
                 role,
@@ -315,6 +352,7 @@ def learn_step(
                 reason=decision.reason,
                 evidence=evidence,
                 path=None if ch.path is None else str(ch.path),
+                **extra,
             )
         if journal is not None:
             journal.record_model_decision(
@@ -350,16 +388,11 @@ def walk_forward(
     if work.exists():
         shutil.rmtree(work)
     start_registry = view_registry(models_dir, work / "champion_only", ALL_MODELS)
-    learning = work / "registry"
-    shutil.copytree(start_registry, learning)
-    if smoke:
-        from swarm_ray.registry.files import mark_scratch_registry
-
-        mark_scratch_registry(learning)
+    learning = view_registry(start_registry, work / "registry", ALL_MODELS, scratch=smoke)
     days = list(kline_days(cfg.data, cfg.symbol))
     train_n = cfg.smoke.train_days if smoke else cfg.window.train_days
     eval_n = cfg.smoke.evaluation_days if smoke else cfg.window.evaluation_days
-    trained = set().union(*(_trained_days(start_registry, r) for r in ALL_MODELS))
+    trained = set().union(*(_seen_days(start_registry, r) for r in ALL_MODELS))
     steps = [
         d
         for i, d in enumerate(days)

@@ -64,9 +64,12 @@ def challenger_train_config(
 
 
 def _champion_dir(models_dir: str, role: str) -> Path | None:
+    """The champion's folder to warm-start from; ``None`` (a cold start) if there is none or
+    it cannot be used (a smoke model in a serving registry, a broken champions.json)."""
     try:
         return serving_dir(models_dir, role)
-    except FileNotFoundError:
+    except (FileNotFoundError, RegistryError) as exc:
+        log.warning("%s: no champion to warm-start from (%s)", role, exc)
         return None
 
 
@@ -114,13 +117,23 @@ def _dqn_trial(config: dict[str, Any]) -> None:
         tensors = _warm_tensors(Path(champion), arch) if champion else None
         if tensors is not None:
 
-            def load(learner: Any) -> None:
+            def load(learner: Any) -> list[str]:
                 m = learner.module[DEFAULT_MODULE_ID]
-                m.load_state_dict(tensors, strict=False)
+                result = m.load_state_dict(tensors, strict=False)
                 for main, target in m.get_target_network_pairs():
                     target.load_state_dict(main.state_dict())
+                # only the target networks and constant buffers are not among the tensors
+                missing = [
+                    k
+                    for k in result.missing_keys
+                    if "target" not in k and k.endswith((".weight", ".bias"))
+                ]
+                return [*result.unexpected_keys, *missing]
 
-            algo.learner_group.foreach_learner(load)
+            (wrong,) = [r.get() for r in algo.learner_group.foreach_learner(load)]
+            if wrong:
+                raise RuntimeError(f"the champion's weights do not fit the module: {wrong}")
+
             algo.env_runner_group.sync_weights(
                 from_worker_or_learner_group=algo.learner_group, inference_only=True
             )
@@ -157,7 +170,7 @@ def _analysis_trial(config: dict[str, Any]) -> None:
 
     cfg = TrainConfig.model_validate(config["train_config"])
     d = cfg.data
-    init = None
+    init, scaling = None, None
     champion = config.get("champion")
     if champion:
         from swarm_ray.registry.analysis_model import load_analysis_model
@@ -166,12 +179,14 @@ def _analysis_trial(config: dict[str, Any]) -> None:
         model = load_analysis_model(vdir.parent.parent, vdir.parent.name, vdir.name)
         if tuple(model.card["architecture"]["hidden"]) == tuple(cfg.analysis.hidden):
             init = {k: v.detach().clone() for k, v in model.network.state_dict().items()}
+            scaling = model.scaling
     result = train_analysis(
         cfg.analysis,
         d.files(d.train_days, root=PROJECT_ROOT),
         d.files(d.validation_days, root=PROJECT_ROOT),
         epochs=config["epochs"],
         init_state=init,
+        init_scaling=scaling,
     )
     tune.report({"macro_f1": result.metrics["validation"]["model"]["macro_f1"], "role": ANALYST})
     card = {
@@ -222,9 +237,12 @@ def train_challengers(
     if smoke:
         epsilon = tuple((min(s, env_steps), e) for s, e in epsilon)
     train_cfg = challenger_train_config(base, train_days, budget.lr, epsilon)
+    # a challenger that starts from scratch explores as the training config says
+    cold_cfg = challenger_train_config(base, train_days, budget.lr, base.dqn.epsilon)
     if smoke:
         small = train_cfg.smoke.model_copy(update={"episode_steps": cfg.smoke.episode_steps})
         train_cfg = train_cfg.model_copy(update={"smoke": small})
+        cold_cfg = cold_cfg.model_copy(update={"smoke": small})
     out = step_dir / CHALLENGERS
     out.mkdir(parents=True, exist_ok=True)
     days = [str(d) for d in train_days]
@@ -233,7 +251,7 @@ def train_challengers(
         champion = _champion_dir(models_dir, role) if budget.warm_start else None
         trial: dict[str, Any] = {
             "role": role,
-            "train_config": train_cfg.model_dump(mode="json"),
+            "train_config": (train_cfg if champion else cold_cfg).model_dump(mode="json"),
             "smoke": smoke,
             "seed": cfg.promotion.seed,
             "champion": str(champion) if champion else None,

@@ -114,6 +114,11 @@ class MarketAnalysisModel:
         self._std = np.asarray(layout["std"], dtype=np.float32)
         self._layers: list | None = None
 
+    @property
+    def scaling(self) -> tuple[np.ndarray, np.ndarray, float]:
+        """(feature mean, feature std, reference volatility) the network was fitted with."""
+        return self._mean.copy(), self._std.copy(), self.ref_vol
+
     def features(self, klines: pd.DataFrame) -> np.ndarray:
         """Feature rows of kline rows, with the reference volatility of the training days."""
         return analysis_features(klines, self.ref_vol)

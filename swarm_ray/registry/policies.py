@@ -75,6 +75,7 @@ __all__ = [
     "new_version_dir",
     "read_card",
     "save_policy",
+    "seen_days",
     "versions",
     "write_card",
 ]
@@ -186,6 +187,15 @@ def list_models(models_dir: str | Path, kind: str | None = None) -> list[dict[st
         if kind is None or card.get("kind") == kind:
             cards.append(card)
     return cards
+
+
+def seen_days(card: dict[str, Any]) -> set[str]:
+    """Days a model's card says it has seen: trained on, validated or calibrated on (its
+    ``data``), and judged on when the learning loop promoted it (its ``lineage``)."""
+    data = card.get("data") or {}
+    lineage = card.get("lineage") or {}
+    days = set(data.get("train_days") or ()) | set(data.get("validation_days") or ())
+    return {str(d) for d in days | set(lineage.get("evaluation_days") or ())}
 
 
 def observation_layout(layout: str = "v2") -> dict[str, Any]:

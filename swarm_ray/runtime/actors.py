@@ -225,12 +225,12 @@ class CoordinatorImpl:
         }
         answers = await self.agents.client.predict_models(requests)
         errors = answers.get(MODEL_ERRORS, {})
-        if errors:  # e.g. a served version of another observation layout than the newest
+        if errors:  # e.g. a served version of another observation layout than the champion
             raise ConfigError(
                 "models cannot answer the swarm's inputs: "
                 + "; ".join(f"{m}: {why}" for m, why in sorted(errors.items()))
-                + ". The swarm builds each policy's observation in the layout of its newest "
-                "registry version; serve that version, or one of the same layout"
+                + ". The swarm builds each policy's observation in the layout of its champion "
+                "(else newest) registry version; serve that version, or one of the same layout"
             )
         return {
             r: str(answers[a.logic.model][0]["model_version"])

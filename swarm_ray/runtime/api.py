@@ -26,7 +26,7 @@ from ray.exceptions import RayActorError, RayTaskError
 from swarm_ray.core.config import ConfigError, load_config, parse_config, resolve_path
 from swarm_ray.runtime import swarm as runtime
 from swarm_ray.runtime.actors import NAMESPACE
-from swarm_ray.runtime.config import SwarmConfig, resolve_storage
+from swarm_ray.runtime.config import SwarmConfig
 from swarm_ray.runtime.connect import connect
 from swarm_ray.runtime.learning import LearningSchedule
 
@@ -88,6 +88,9 @@ class Swarm:
         self.failed: dict[str, str] = {}
         self.learning: LearningSchedule | None = None
         """The scheduled learning loop (``learning.every``), once started."""
+        self._learning_plan = (
+            LearningSchedule.for_run(self.config) if self.config.learning.every else None
+        )
 
     def __repr__(self) -> str:
         state = "running" if self._running else ("started" if self._handles else "not started")
@@ -108,8 +111,7 @@ class Swarm:
         self._handles = runtime.start_swarm(self.config)
         self._cycles = cycles
         self._running = {n: h.run.remote(cycles) for n, h in self.coordinators.items()}
-        if self.config.learning.every is not None:
-            self.learning = _learning_schedule(self.config)
+        self.learning = self._learning_plan
         return self
 
     def run_time_ns(self) -> int | None:
@@ -224,21 +226,3 @@ class Swarm:
                 self.stop(reason="context exited")
         finally:
             self.close()
-
-
-def _learning_schedule(cfg: SwarmConfig) -> LearningSchedule:
-    """The run's learning loop: its config, and the run's registry and journal folder."""
-    from swarm_ray.core.storage import storage_root
-    from swarm_ray.learning.config import load_learn_config
-
-    every = cfg.learning.every
-    assert every is not None
-    learn = load_learn_config(resolve_path(cfg.learning.config))
-    root = storage_root(learn.storage or cfg.storage)
-    return LearningSchedule(
-        learn,
-        every,
-        models_dir=resolve_storage(cfg).models_dir,
-        work_dir=root.local_path(learn.work_dir, "learning work_dir"),
-        journal_dir=resolve_storage(cfg).journal_dir,
-    )

@@ -44,15 +44,6 @@ class LearningConfig(StrictModel):
             parse_duration(v)
         return v
 
-    @model_validator(mode="after")
-    def _config_loads(self) -> LearningConfig:
-        if self.every is not None:  # a bad learning config fails at start, not a day later
-            from swarm_ray.core.config import resolve_path
-            from swarm_ray.learning.config import load_learn_config
-
-            load_learn_config(resolve_path(self.config))
-        return self
-
 
 class SwarmConfig(TradingConfig):
     """A swarm run: symbols, venue, cycle, votes, limits, agents."""

@@ -17,7 +17,8 @@ from typing import Any
 
 import ray
 
-from swarm_ray.learning.config import LearnConfig, parse_duration
+from swarm_ray.core.config import ConfigError, resolve_path
+from swarm_ray.learning.config import LearnConfig, load_learn_config, parse_duration
 
 __all__ = ["LearningSchedule"]
 
@@ -26,7 +27,7 @@ log = logging.getLogger(__name__)
 JOURNAL_FILE = "learning.sqlite"
 
 
-@ray.remote(num_cpus=0, max_retries=0)
+@ray.remote(max_retries=0)
 def _learn_task(
     config: dict[str, Any], day: str, models_dir: str, work_dir: str, journal: str
 ) -> list[dict[str, Any]]:
@@ -42,8 +43,44 @@ def _learn_task(
     return [d.to_json() for d in step.decisions]
 
 
+def _absolute(path: str) -> str:
+    return str(Path(resolve_path(path)).resolve())
+
+
 class LearningSchedule:
     """Starts a learning step when the run's clock passes the next due time; one at a time."""
+
+    @classmethod
+    def for_run(cls, run: Any) -> LearningSchedule:
+        """The schedule of a swarm run (its ``learning`` section), checked and resolved on the
+        driver: the learning config's files made absolute, the run's registry (the one its Serve
+        app serves) and journal folder, the work folder under the run's storage root. A bad
+        learning config, or a registry inside a Ray job's temporary package, is a
+        ``ConfigError`` now, not at the first step."""
+        from swarm_ray.core.storage import in_ray_job_package, storage_root
+        from swarm_ray.runtime.config import resolve_storage
+
+        every = run.learning.every
+        if every is None:
+            raise ConfigError("learning.every is not set")
+        path = resolve_path(run.learning.config)
+        learn = load_learn_config(path)
+        learn = learn.model_copy(
+            update={
+                "data": tuple(_absolute(d) for d in learn.data),
+                "train_config": _absolute(learn.train_config),
+                "backtest_config": _absolute(learn.backtest_config),
+            }
+        )
+        resolved = resolve_storage(run)
+        if in_ray_job_package(resolved.models_dir):
+            raise ConfigError(
+                f"learning: the registry {resolved.models_dir} is inside a Ray job's working-dir "
+                "package, which is deleted with the job; set SWARM_RAY_STORAGE (or storage:) to "
+                "a shared folder holding the registry"
+            )
+        work = storage_root(run.storage).local_path(learn.work_dir, f"{path}: work_dir")
+        return cls(learn, every, resolved.models_dir, work, resolved.journal_dir)
 
     def __init__(
         self,
@@ -92,7 +129,10 @@ class LearningSchedule:
             self.next_due_ns += self.every_ns
         day = datetime.fromtimestamp(run_ns / 1e9, UTC).date().isoformat()
         self.pending_day = day
-        self.pending = _learn_task.remote(
+        # the judgement's backtests run in the task itself: it holds a CPU of the learning
+        # budget while they run (Ray lends it back while the task waits for the Tune trials)
+        task = _learn_task.options(num_cpus=min(1.0, self.cfg.cpus))
+        self.pending = task.remote(
             self.cfg.model_dump(mode="json"), day, self.models_dir, self.work_dir, self.journal
         )
         lines.append(f"learning {day}: step started (challengers train beside the swarm)")

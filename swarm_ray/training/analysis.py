@@ -94,9 +94,11 @@ def train_analysis(
     validation_files: list[str],
     epochs: int | None = None,
     init_state: dict[str, Any] | None = None,
+    init_scaling: tuple[np.ndarray, np.ndarray, float] | None = None,
 ) -> AnalysisTrainingResult:
     """Fit the network on the training days; pick the epoch with the best validation macro-F1.
-    ``init_state``: start from these weights (a warm start from the serving version).
+    ``init_state``: start from these weights (a warm start from the serving version), with
+    ``init_scaling`` (its feature mean, std and reference volatility), which it was fitted to.
 
     ``cfg`` is an ``AnalysisConfig``. Metrics compare the model with the majority class (of the
     training days) and the previous-direction rule on the validation days.
@@ -107,10 +109,17 @@ def train_analysis(
     rng = np.random.default_rng(cfg.seed)
     from envs.data.klines import load_klines
 
-    ref_vol = reference_vol(load_klines(train_files)["close"].to_numpy())
+    if init_scaling is not None:
+        ref_vol = float(init_scaling[2])
+    else:
+        ref_vol = reference_vol(load_klines(train_files)["close"].to_numpy())
     train = label_days(train_files, cfg.horizon, tuple(cfg.thresholds_bps), ref_vol)
     val = label_days(validation_files, cfg.horizon, tuple(cfg.thresholds_bps), ref_vol)
-    mean, std = train.x.mean(0), train.x.std(0) + 1e-6
+    if init_scaling is not None:
+        mean = np.asarray(init_scaling[0], dtype=train.x.dtype)
+        std = np.asarray(init_scaling[1], dtype=train.x.dtype)
+    else:
+        mean, std = train.x.mean(0), train.x.std(0) + 1e-6
     xt = torch.as_tensor((train.x - mean) / std)
     yt = torch.as_tensor(train.y)
     xv = torch.as_tensor((val.x - mean) / std)

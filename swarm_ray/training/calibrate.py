@@ -265,11 +265,13 @@ def calibrate_models(
     progress: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
     """Fit every role's map on ``fit_files``, check it on ``check_files``, and (``write``)
-    put it in the newest version's model card with a reliability diagram beside it."""
+    put it in the champion's model card (else the newest version's) with a reliability diagram
+    beside it."""
     from serve.models import load_served_model
     from swarm_ray.evaluation.days import resolve_days
+    from swarm_ray.registry.champions import serving_dir
     from swarm_ray.registry.files import write_card
-    from swarm_ray.registry.policies import latest_dir, read_card
+    from swarm_ray.registry.policies import read_card
 
     tier = fees or cfg.fees
     cfg.tier(tier)  # an unknown tier fails here, naming the known ones
@@ -306,9 +308,9 @@ def calibrate_models(
             **figures,
         }
         if write:
-            vdir = latest_dir(models_dir, name)
+            vdir = serving_dir(models_dir, name)
             if vdir.name != model.version:
-                raise ValueError(f"{name}: newest version moved to {vdir.name} during the run")
+                raise ValueError(f"{name}: its champion moved to {vdir.name} during the run")
             curves = {"raw, fit days": figures["fit"]["raw"]}
             curves["calibrated, fit days"] = figures["fit"]["calibrated"]
             if "check" in figures:

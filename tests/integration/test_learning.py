@@ -44,7 +44,8 @@ from tests.conftest import ROOT  # noqa: E402
 
 RM = "risk_manager"
 MODELS = ("risk_manager", "strategy_optimizer", "execution_agent", "market_analyst")
-STEP_DAY = date(2024, 8, 15)  # judged on 08-13 and 08-14, which no model here trained on
+# judged on the day before: the models here trained on 08-01..12 and were validated on 08-13..16
+BETTER_DAY, WORSE_DAY, NAN_DAY = date(2024, 8, 18), date(2024, 8, 19), date(2024, 8, 20)
 
 
 def free_port() -> int:
@@ -93,7 +94,7 @@ def world(tmp_path_factory):
         work_dir=str(tmp / "work"),
         data=(str(ROOT / "data" / "binance-spot-1m"),),
         roles=(RM,),
-        window={"train_days": 2, "evaluation_days": 2},
+        window={"train_days": 2, "evaluation_days": 1},
         smoke={"train_days": 2, "evaluation_days": 1, "env_steps": 200, "episode_steps": 40},
     )
     ray.init(address="local", num_cpus=2, include_dashboard=False)
@@ -116,7 +117,7 @@ def served() -> str:
 
 
 def challenger(path: Path) -> dict[str, Challenger]:
-    return {RM: Challenger(RM, path, "v2", ("2024-08-11", "2024-08-12"))}
+    return {RM: Challenger(RM, path, "v2", ("2024-08-15", "2024-08-16"))}
 
 
 def test_a_better_challenger_is_promoted_and_served_with_zero_failed_requests(world) -> None:
@@ -139,7 +140,7 @@ def test_a_better_challenger_is_promoted_and_served_with_zero_failed_requests(wo
     def promote_aside():
         with Journal(str(world.tmp / "journal.sqlite"), run_id="t") as j:
             step = learn_step(
-                world.cfg, STEP_DAY, world.models, world.tmp / "work", serve_app=True,
+                world.cfg, BETTER_DAY, world.models, world.tmp / "work", serve_app=True,
                 journal=j, challengers=challenger(world.aside),
             )  # fmt: skip
             return step, j.model_decisions(RM)
@@ -167,7 +168,7 @@ def test_a_better_challenger_is_promoted_and_served_with_zero_failed_requests(wo
     assert served() == "v4" and champion(world.models, RM) == "v4"
     assert {a["action_name"] for a in answers if a["model_version"] == "v4"} == {"stand_aside"}
     lineage = read_card(world.models / RM / "v4")["lineage"]
-    assert lineage["parent"] == "v3" and lineage["evaluation_days"] == ["2024-08-13", "2024-08-14"]
+    assert lineage["parent"] == "v3" and lineage["evaluation_days"] == ["2024-08-17"]
     assert lineage["evidence"]["interval"] == list(d.interval)
     (row,) = rows
     assert (row["decision"], row["champion"], row["challenger"]) == ("promoted", "v3", "v4")
@@ -178,7 +179,7 @@ def test_a_worse_challenger_is_rejected_and_never_served(world) -> None:
     assert champion(world.models, RM) == "v4"  # after the promotion above: stands aside
     before = sorted(p.name for p in (world.models / RM).iterdir())
     step = learn_step(
-        world.cfg, STEP_DAY, world.models, world.tmp / "work", serve_app=True,
+        world.cfg, WORSE_DAY, world.models, world.tmp / "work", serve_app=True,
         challengers=challenger(world.tight),
     )  # fmt: skip
     (d,) = step.decisions
@@ -199,7 +200,7 @@ def test_a_challenger_that_answers_nan_is_never_served(world) -> None:
     policy.network.load_state_dict(state)
     save_policy(policy, broken)
     step = learn_step(
-        world.cfg, STEP_DAY, world.models, world.tmp / "work", serve_app=True,
+        world.cfg, NAN_DAY, world.models, world.tmp / "work", serve_app=True,
         challengers=challenger(broken),
     )  # fmt: skip
     (d,) = step.decisions
@@ -214,22 +215,22 @@ def test_a_smoke_step_trains_real_challengers_in_a_copy_of_the_registry(world, c
     path = world.tmp / "learn.yaml"
     path.write_text(yaml.safe_dump(cfg.model_dump(mode="json")))
     before = sorted(p.name for p in (world.models / RM).iterdir())
-    code = main(["learn", "--config", str(path), "--smoke", "--today", "2024-08-15", "--json"])
+    code = main(["learn", "--config", str(path), "--smoke", "--today", "2024-08-20", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     roles = {d["role"]: d for d in out["decisions"]}
     assert set(roles) == {RM, "market_analyst"}
     for d in roles.values():
         assert d["decision"] in ("promoted", "rejected") and d["reason"]
-        assert d["champion"]["days"] == ["2024-08-14"]
+        assert d["champion"]["days"] == ["2024-08-19"]
     registry = Path(out["registry"])
     assert registry != world.models and (registry / "scratch_registry.json").is_file()
     assert sorted(p.name for p in (world.models / RM).iterdir()) == before
-    trained = next((world.tmp / "work" / "steps").glob(f"c20240815t*/challengers/{RM}/*"))
+    trained = next((world.tmp / "work" / "steps").glob(f"c20240820t*/challengers/{RM}/*"))
     card = read_card(trained)
     assert card["smoke"] is True and card["lineage"]["parent"] == "v4"  # warm-started
-    assert card["lineage"]["train_days"] == ["2024-08-12", "2024-08-13"]
-    assert card["data"]["train_days"] == ["2024-08-12"]  # 08-13 picked the analyst's epoch
+    assert card["lineage"]["train_days"] == ["2024-08-17", "2024-08-18"]
+    assert card["data"]["train_days"] == ["2024-08-17"]  # 08-18 picked the analyst's epoch
     assert card["training"]["env_steps"] >= 200
 
 
@@ -237,7 +238,7 @@ def test_a_running_swarm_learns_on_its_own_clock_without_waiting(world) -> None:
     from swarm_ray.runtime.api import Swarm
 
     learn = world.cfg.model_copy(
-        update={"window": {"train_days": 2, "evaluation_days": 1},
+        update={"window": {"train_days": 2, "evaluation_days": 1},  # judged on 08-19
                 "budget": {"env_steps": 400, "analysis_epochs": 1}}
     )  # fmt: skip
     path = world.tmp / "learn_run.yaml"

@@ -136,17 +136,26 @@ def test_a_bad_learning_config_names_the_field() -> None:
         parse_duration("daily")
 
 
-def test_the_swarm_config_checks_its_learning_section_at_start(tmp_path) -> None:
-    from swarm_ray.runtime.config import LearningConfig
+def test_a_run_checks_its_learning_section_at_start(tmp_path) -> None:
+    from swarm_ray.core.config import load_config
+    from swarm_ray.runtime.config import LearningConfig, SwarmConfig
+    from swarm_ray.runtime.learning import LearningSchedule
 
     assert LearningConfig().every is None
     with pytest.raises(ValueError, match="not a duration"):
         LearningConfig(every="often")
+    run = load_config(ROOT / "configs" / "paper.yaml", SwarmConfig)
     bad = tmp_path / "learn.yaml"
     bad.write_text("budget: {env_steps: 5}\n")
-    with pytest.raises(ValueError, match=r"budget\.env_steps"):
-        LearningConfig(every="24h", config=str(bad))
-    assert LearningConfig(every="24h", config=str(ROOT / "configs" / "learn.yaml")).every == "24h"
+    learning = LearningConfig(every="24h", config=str(bad))
+    with pytest.raises(ConfigError, match=r"budget\.env_steps"):
+        LearningSchedule.for_run(run.model_copy(update={"learning": learning}))
+    good = LearningConfig(every="24h", config=str(ROOT / "configs" / "learn.yaml"))
+    schedule = LearningSchedule.for_run(run.model_copy(update={"learning": good}))
+    assert schedule.every_ns == 86_400 * 10**9 and not schedule.running
+    # resolved on the driver: every node gets absolute paths
+    assert Path(schedule.cfg.train_config).is_absolute()
+    assert all(Path(d).is_absolute() for d in schedule.cfg.data)
 
 
 @pytest.fixture
@@ -177,8 +186,9 @@ def test_promotion_writes_the_lineage_and_makes_the_champion(registry, tmp_path)
     challenger = tmp_path / "challengers" / RM / "c1"
     shutil.copytree(registry / RM / "v1", challenger)
     lineage = {"parent": "v2", "train_days": ["2024-08-01"], "evidence": {"interval": [1, 2]}}
-    version = promote(registry, RM, challenger, lineage, serve_app=False)
-    assert version == "v3" and champion(registry, RM) == "v3"
+    switched = promote(registry, RM, challenger, lineage, serve_app=False)
+    assert switched["version"] == "v3" and switched["served_by"] == "registry"
+    assert champion(registry, RM) == "v3"
     card = read_card(registry / RM / "v3")
     assert card["version"] == "v3"
     assert card["lineage"]["parent"] == "v2" and card["lineage"]["evidence"]["interval"] == [1, 2]

@@ -31,7 +31,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from swarm_ray.registry.files import RegistryError, check_servable, read_card
+from swarm_ray.registry.files import RegistryError, servable_dir
 
 __all__ = [
     "CHAMPIONS_FILE",
@@ -100,16 +100,7 @@ def serving_version(models_dir: str | Path, name: str) -> str | None:
 def serving_dir(models_dir: str | Path, name: str) -> Path:
     """The version folder served by default (see :func:`serving_version`); ``SmokeModel`` if it
     is a smoke-test model in a serving registry."""
-    version = serving_version(models_dir, name)
-    if version is None:
-        raise FileNotFoundError(f"no version of model {name!r} under {models_dir}")
-    vdir = Path(models_dir) / name / version
-    try:
-        card = read_card(vdir)
-    except RegistryError:  # missing or broken: the loader names the problem
-        return vdir
-    check_servable(vdir, card)
-    return vdir
+    return servable_dir(models_dir, name, serving_version(models_dir, name))
 
 
 def champion_history(models_dir: str | Path, name: str) -> list[dict[str, Any]]:
@@ -125,11 +116,16 @@ def previous_champion(models_dir: str | Path, name: str) -> str | None:
             return str(event["version"])
     from swarm_ray.registry.policies import versions
 
-    older = [v for v in versions(models_dir, name) if current and _num(v) < _num(current)]
+    older = [
+        v
+        for v in versions(models_dir, name)
+        if current and version_number(v) < version_number(current)
+    ]
     return older[-1] if older else None
 
 
-def _num(version: str) -> int:
+def version_number(version: str) -> int:
+    """4 of ``v4``."""
     return int(version[1:])
 
 

@@ -75,6 +75,21 @@ def check_servable(version_dir: str | Path, card: Mapping[str, Any]) -> None:
         )
 
 
+def servable_dir(models_dir: str | Path, name: str, version: str | None) -> Path:
+    """The folder of ``name``'s ``version`` (``None``: the model has no version); ``SmokeModel``
+    if it is a smoke-test model in a serving registry. A missing or broken card is left for
+    the loader to name."""
+    if version is None:
+        raise FileNotFoundError(f"no version of model {name!r} under {models_dir}")
+    vdir = Path(models_dir) / name / version
+    try:
+        card = read_card(vdir)
+    except RegistryError:
+        return vdir
+    check_servable(vdir, card)
+    return vdir
+
+
 def read_json(path: Path, what: str) -> dict[str, Any]:
     """A JSON object from ``path``; ``what`` names the file's role in errors."""
     if not path.is_file():

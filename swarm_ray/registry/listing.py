@@ -23,7 +23,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from swarm_ray.registry.champions import read_champions, serving_version
+from swarm_ray.registry.champions import read_champions, serving_version, version_number
 from swarm_ray.registry.files import RegistryError, read_card
 from swarm_ray.registry.policies import versions
 
@@ -31,10 +31,6 @@ __all__ = ["STATUSES", "model_versions"]
 
 STATUSES = ("champion", "smoke", "unpromoted", "retired", "available", "rejected")
 LINEAGE_KEYS = ("parent", "train_days", "evaluation_days", "evidence")
-
-
-def _num(version: str) -> int:
-    return int(version[1:])
 
 
 def _model_names(root: Path, state: dict[str, Any]) -> list[str]:
@@ -66,7 +62,7 @@ def _version_entry(
         status = "smoke"
     elif events:
         status = "retired"
-    elif decided and serving is not None and _num(version) > _num(serving):
+    elif decided and serving is not None and version_number(version) > version_number(serving):
         status = "unpromoted"
     else:
         status = "available"

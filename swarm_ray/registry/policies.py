@@ -51,6 +51,7 @@ from swarm_ray.registry.files import (
     read_card,
     read_json,
     read_weights,
+    servable_dir,
     staged_version,
     write_card,
     write_weights,
@@ -123,15 +124,7 @@ def latest_dir(models_dir: str | Path, name: str) -> Path:
     """The newest version folder of ``name``; ``SmokeModel`` if it is a smoke-test model (in a
     serving registry)."""
     found = versions(models_dir, name)
-    if not found:
-        raise FileNotFoundError(f"no version of model {name!r} under {models_dir}")
-    vdir = Path(models_dir) / name / found[-1]
-    try:
-        card = read_card(vdir)
-    except RegistryError:  # missing or broken: the loader names the problem
-        return vdir
-    check_servable(vdir, card)
-    return vdir
+    return servable_dir(models_dir, name, found[-1] if found else None)
 
 
 def new_version_dir(models_dir: str | Path, name: str, version: str | None, smoke: bool) -> Path:

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import sys
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TypeVar
 
 import pytest
 
@@ -15,6 +20,72 @@ KLINES = ROOT / "data" / "binance-spot-1m"
 
 def kline_day(day: str) -> str:
     return str(KLINES / f"BTCUSDT-1m-2024-08-{day}.csv")
+
+
+T = TypeVar("T")
+
+
+@contextmanager
+def model_app(models_dir: Path, **settings: Any) -> Iterator[tuple[str, Any]]:
+    """configs/serve.yaml on a new local 2-CPU Ray cluster serving ``models_dir`` (``settings``:
+    more ``serve.deploy.configure`` arguments, e.g. ``versions``): (its URL, its config). Serve
+    and the cluster are shut down after."""
+    import ray
+    from ray import serve
+
+    from serve.deploy import configure, deploy, load_deploy_config
+    from swarm_ray.commands._swarm import free_port
+
+    ray.init(address="local", num_cpus=2, include_dashboard=False)
+    try:
+        config = configure(
+            load_deploy_config(ROOT / "configs" / "serve.yaml"),
+            host="127.0.0.1",
+            port=free_port(),
+            models_dir=str(models_dir),
+            **settings,
+        )
+        yield deploy(config, timeout_s=180), config
+    finally:
+        serve.shutdown()
+        ray.shutdown()
+
+
+def under_load(
+    handle: Any,
+    rows: Sequence[Any],
+    action: Callable[[], T],
+    callers: int = 8,
+    settle_s: float = 0.3,
+) -> tuple[T, list[dict], list[Exception]]:
+    """Run ``action`` in a thread while ``callers`` coroutines keep asking ``handle.predict``
+    about ``rows``, from ``settle_s`` before it to ``settle_s`` after it: (its result, every
+    answer in order, every failure)."""
+    stop = threading.Event()
+    answers: list[dict] = []
+    errors: list[Exception] = []
+
+    async def caller(i: int) -> None:
+        k = i
+        while not stop.is_set():
+            try:
+                answers.append(await handle.predict(rows[k % len(rows)]))
+            except Exception as exc:  # every failure counts
+                errors.append(exc)
+            k += 1
+
+    async def run() -> T:
+        tasks = [asyncio.ensure_future(caller(i)) for i in range(callers)]
+        try:
+            await asyncio.sleep(settle_s)
+            result = await asyncio.to_thread(action)
+            await asyncio.sleep(settle_s)
+        finally:
+            stop.set()
+            await asyncio.gather(*tasks)
+        return result
+
+    return asyncio.run(run()), answers, errors
 
 
 def quoting_registry(dest: Path, newest: str = "v2") -> Path:

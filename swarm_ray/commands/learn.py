@@ -5,6 +5,7 @@ same, day by day over the data, against the champions left alone."""
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from datetime import UTC, date, datetime
@@ -60,9 +61,7 @@ def _today(text: str | None) -> date:
 def run(args: argparse.Namespace) -> int:
     from swarm_ray.core.config import resolve_path
     from swarm_ray.core.storage import storage_root
-    from swarm_ray.journal import Journal
     from swarm_ray.learning.config import load_learn_config
-    from swarm_ray.learning.loop import learn_step, walk_forward
     from swarm_ray.runtime.connect import connect
 
     cfg = load_learn_config(resolve_path(args.config))
@@ -86,6 +85,16 @@ def run(args: argparse.Namespace) -> int:
         print(line, file=sys.stderr if quiet else sys.stdout, flush=True)
 
     connect(args.address, num_cpus=args.num_cpus)
+    # with --json, stdout holds the JSON object alone: what Tune prints goes to stderr
+    stdout = sys.stdout
+    with contextlib.redirect_stdout(sys.stderr) if quiet else contextlib.nullcontext():
+        return _run(args, cfg, models, work, say, stdout)
+
+
+def _run(args: argparse.Namespace, cfg, models: Path, work: Path, say, stdout) -> int:
+    from swarm_ray.journal import Journal
+    from swarm_ray.learning.loop import learn_step, walk_forward
+
     if args.walk_forward:
         out = walk_forward(
             cfg,
@@ -96,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
             say=say,
         )
         if args.json:
-            print(json.dumps(out))
+            print(json.dumps(out), file=stdout, flush=True)
             return 0
-        say(_walk_table(out))
+        say(walk_table(out))
         return 0
     today = _today(args.today)
     target, serve_app = models, "auto"
@@ -119,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
         journal.close()
     decisions = [d.to_json() for d in step.decisions]
     if args.json:
-        print(json.dumps({"decisions": decisions, "registry": str(target)}))
+        print(json.dumps({"decisions": decisions, "registry": str(target)}), file=stdout)
         return 0
     for d in decisions:
         version = d["challenger"].get("version")
@@ -127,7 +136,7 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _walk_table(out: dict) -> str:
+def walk_table(out: dict) -> str:
     lines = [
         f"walk-forward at the {out['fees']} tier (PnL in USDT, each day after that morning's step)",
         f"{'day':<12}{'champion only':>15}{'learning':>12}{'cum. champion':>15}"

@@ -11,11 +11,8 @@ without waiting for it.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import shutil
-import socket
-import threading
 import time
 from datetime import date
 from pathlib import Path
@@ -28,11 +25,9 @@ import yaml
 ray = pytest.importorskip("ray")
 
 import torch  # noqa: E402
-from ray import serve  # noqa: E402
 
 from envs.actions import ACTION_NAMES  # noqa: E402
 from serve.client import model_handle  # noqa: E402
-from serve.deploy import configure, deploy, load_deploy_config  # noqa: E402
 from swarm_ray.journal import Journal  # noqa: E402
 from swarm_ray.learning.config import LearnConfig  # noqa: E402
 from swarm_ray.learning.loop import learn_step  # noqa: E402
@@ -40,18 +35,12 @@ from swarm_ray.learning.train import Challenger  # noqa: E402
 from swarm_ray.registry.champions import champion, rejected, serving_version  # noqa: E402
 from swarm_ray.registry.files import read_card  # noqa: E402
 from swarm_ray.registry.policies import load_policy, save_policy  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, model_app, under_load  # noqa: E402
 
 RM = "risk_manager"
 MODELS = ("risk_manager", "strategy_optimizer", "execution_agent", "market_analyst")
 # judged on the day before: the models here trained on 08-01..12 and were validated on 08-13..16
 BETTER_DAY, WORSE_DAY, NAN_DAY = date(2024, 8, 18), date(2024, 8, 19), date(2024, 8, 20)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def fixed_action(src: Path, dest: Path, action: str) -> Path:
@@ -97,19 +86,8 @@ def world(tmp_path_factory):
         window={"train_days": 2, "evaluation_days": 1},
         smoke={"train_days": 2, "evaluation_days": 1, "env_steps": 200, "episode_steps": 40},
     )
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    try:
-        config = configure(
-            load_deploy_config(ROOT / "configs" / "serve.yaml"),
-            host="127.0.0.1",
-            port=free_port(),
-            models_dir=str(models),
-        )
-        deploy(config, timeout_s=180)
+    with model_app(models):
         yield SimpleNamespace(tmp=tmp, models=models, cfg=cfg, aside=aside, tight=tight)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
 
 def served() -> str:
@@ -124,18 +102,6 @@ def test_a_better_challenger_is_promoted_and_served_with_zero_failed_requests(wo
     assert served() == "v3" and serving_version(world.models, RM) == "v3"
     h = model_handle(RM, by_value=False)
     x = np.random.default_rng(0).normal(size=(32, 15)).astype(np.float32).tolist()
-    stop = threading.Event()
-    answers: list[dict] = []
-    errors: list[BaseException] = []
-
-    async def caller(i: int) -> None:
-        k = i
-        while not stop.is_set():
-            try:
-                answers.append(await h.predict(x[k % len(x)]))
-            except Exception as exc:  # every failure counts
-                errors.append(exc)
-            k += 1
 
     def promote_aside():
         with Journal(str(world.tmp / "journal.sqlite"), run_id="t") as j:
@@ -145,18 +111,7 @@ def test_a_better_challenger_is_promoted_and_served_with_zero_failed_requests(wo
             )  # fmt: skip
             return step, j.model_decisions(RM)
 
-    async def under_load():
-        tasks = [asyncio.ensure_future(caller(i)) for i in range(8)]
-        try:
-            await asyncio.sleep(0.3)
-            step, rows = await asyncio.to_thread(promote_aside)
-            await asyncio.sleep(0.3)
-        finally:
-            stop.set()
-            await asyncio.gather(*tasks)
-        return step, rows
-
-    step, rows = asyncio.run(under_load())
+    (step, rows), answers, errors = under_load(h, x, promote_aside)
     (d,) = step.decisions
     assert d.decision == "promoted", d.reason
     assert d.interval is not None and d.interval[0] > 0

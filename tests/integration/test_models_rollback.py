@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -19,10 +18,9 @@ import pytest
 
 ray = pytest.importorskip("ray")
 
-from ray import serve  # noqa: E402
 
 from serve.client import model_handle  # noqa: E402
-from serve.deploy import configure, deploy, deployed_config, load_deploy_config  # noqa: E402
+from serve.deploy import deployed_config  # noqa: E402
 from serve.models import load_served_model  # noqa: E402
 from swarm_ray.learning.serving import (  # noqa: E402
     RolloutFailed,
@@ -36,15 +34,9 @@ from swarm_ray.registry.champions import (  # noqa: E402
     record_champion,
 )
 from swarm_ray.registry.files import WEIGHTS_FILE  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, model_app  # noqa: E402
 
 RM = "risk_manager"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -63,19 +55,8 @@ def registry(tmp_path_factory) -> Path:
 def app(registry: Path):
     """configs/serve.yaml on a local 2-CPU cluster, every model at ``version: null`` (the
     champion)."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    try:
-        config = configure(
-            load_deploy_config(ROOT / "configs" / "serve.yaml"),
-            host="127.0.0.1",
-            port=free_port(),
-            models_dir=str(registry),
-        )
-        deploy(config, timeout_s=180)
+    with model_app(registry):
         yield SimpleNamespace(registry=registry, address=ray.get_runtime_context().gcs_address)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
 
 def served_version() -> str:

@@ -10,7 +10,6 @@ import math
 import os
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,21 +30,16 @@ from ray.serve.exceptions import BackPressureError  # noqa: E402
 from envs.actions import ACTION_NAMES, N_ENV_ACTIONS  # noqa: E402
 from serve.app import APP_NAME, MODELS_NAME  # noqa: E402
 from serve.client import model_handle, models_handle  # noqa: E402
-from serve.deploy import configure, deploy, deployed_config, load_deploy_config, rollout  # noqa: E402
+from serve.deploy import deployed_config, rollout  # noqa: E402
 from serve.models import InvalidObservation  # noqa: E402
+from swarm_ray.commands._swarm import free_port  # noqa: E402
 from swarm_ray.registry import load_analysis_model, load_policy  # noqa: E402
 from swarm_ray.registry.policies import save_policy  # noqa: E402
-from tests.conftest import ROOT  # noqa: E402
+from tests.conftest import ROOT, model_app, under_load  # noqa: E402
 
 POLICIES = ["execution_agent", "risk_manager", "strategy_optimizer"]
 DRILL_APP = "overload_drill"
 V2_ACTION = 0  # v2 of risk_manager is v1 with a large bias on this action's advantage
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def make_v2(registry: Path, name: str = "risk_manager") -> None:
@@ -71,20 +65,8 @@ def registry(tmp_path_factory) -> Path:
 @pytest.fixture(scope="module")
 def app(registry: Path):
     """configs/serve.yaml on a local 2-CPU cluster, risk_manager pinned to v1."""
-    ray.init(address="local", num_cpus=2, include_dashboard=False)
-    try:
-        config = configure(
-            load_deploy_config(ROOT / "configs" / "serve.yaml"),
-            host="127.0.0.1",
-            port=free_port(),
-            models_dir=str(registry),
-            versions={"risk_manager": "v1"},
-        )
-        url = deploy(config, timeout_s=180)
+    with model_app(registry, versions={"risk_manager": "v1"}) as (url, config):
         yield SimpleNamespace(url=url, config=config, registry=registry)
-    finally:
-        serve.shutdown()
-        ray.shutdown()
 
 
 def handle(name: str, app_name: str = APP_NAME):
@@ -326,17 +308,6 @@ def test_rollout_to_v2_under_load_has_zero_failures_and_no_restart(app) -> None:
     assert before["version"] == "v1"
     x = observations(64, 15, seed=11).tolist()
     stop = threading.Event()
-    results: list[dict] = []
-    errors: list[BaseException] = []
-
-    async def caller(i: int) -> None:
-        k = i
-        while not stop.is_set():
-            try:
-                results.append(await h.predict(x[k % len(x)]))
-            except BaseException as exc:  # every failure counts
-                errors.append(exc)
-            k += 1
 
     def http_caller() -> tuple[int, int]:
         ok = bad = 0
@@ -346,18 +317,14 @@ def test_rollout_to_v2_under_load_has_zero_failures_and_no_restart(app) -> None:
                 ok, bad = (ok + 1, bad) if r.status_code == 200 else (ok, bad + 1)
         return ok, bad
 
-    async def load_during_rollout() -> dict[str, str]:
-        tasks = [asyncio.ensure_future(caller(i)) for i in range(16)]
-        await asyncio.sleep(0.5)
-        served = await asyncio.to_thread(rollout, {"risk_manager": "v2"})
-        await asyncio.sleep(0.5)
-        stop.set()
-        await asyncio.gather(*tasks)
-        return served
-
     with ThreadPoolExecutor(2) as pool:
         http = [pool.submit(http_caller) for _ in range(2)]
-        served = asyncio.run(load_during_rollout())
+        try:
+            served, results, errors = under_load(
+                h, x, lambda: rollout({"risk_manager": "v2"}), callers=16, settle_s=0.5
+            )
+        finally:
+            stop.set()
         http_counts = [f.result() for f in http]
 
     assert served == {"risk_manager": "v2"}

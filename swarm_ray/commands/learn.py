@@ -118,14 +118,11 @@ def _run(args: argparse.Namespace, cfg, models: Path, work: Path, say, stdout) -
         target = view_registry(models, work / "smoke_registry", ALL_MODELS, scratch=True)
         serve_app = False
         say(f"smoke: working in a copy of the registry, {target}")
-    journal = Journal(str(work / "journal.sqlite"), run_id="learn")
-    try:
+    with Journal(str(work / "journal.sqlite"), run_id="learn") as journal:
         step = learn_step(
             cfg, today, target, work / "steps", smoke=args.smoke, serve_app=serve_app,
             journal=journal, say=say,
         )  # fmt: skip
-    finally:
-        journal.close()
     decisions = [d.to_json() for d in step.decisions]
     if args.json:
         print(json.dumps({"decisions": decisions, "registry": str(target)}), file=stdout)

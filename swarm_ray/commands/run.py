@@ -46,11 +46,11 @@ def run(args: argparse.Namespace) -> int:
         print("this config trades real money on mainnet; pass --yes-mainnet to mean it",
               file=sys.stderr)  # fmt: skip
         return 2
-    if cfg.learning.every is not None:  # a bad learning config fails now, not a day later
-        from swarm_ray.runtime.learning import LearningSchedule
-
-        LearningSchedule.for_run(cfg)
     if args.check:
+        if cfg.learning.every is not None:  # as the run checks it when it starts
+            from swarm_ray.runtime.learning import LearningSchedule
+
+            LearningSchedule.for_run(cfg)
         print(f"{args.config}: ok (run {cfg.run_id}, {', '.join(cfg.symbols)} on "
               f"{cfg.exchange.kind}, journal {cfg.journal_dir})")  # fmt: skip
         return 0

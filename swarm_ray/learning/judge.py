@@ -17,14 +17,16 @@ from typing import Any
 
 import numpy as np
 
+from swarm_ray.evaluation.backtest_config import BacktestConfig
 from swarm_ray.evaluation.records import DayRecord
 from swarm_ray.learning.config import LearnConfig, PromotionConfig
 from swarm_ray.registry.champions import serving_dir
 from swarm_ray.registry.files import is_scratch_registry, mark_scratch_registry, read_card
-from swarm_ray.registry.policies import next_version, versions
+from swarm_ray.registry.policies import next_version
 
 __all__ = [
     "Verdict",
+    "judging_backtest",
     "paired_interval",
     "side_metrics",
     "swarm_records",
@@ -67,8 +69,7 @@ def view_registry(
         shutil.copytree(src, dest / role / src.name)
     if challenger is not None:
         role = challenger.parent.name
-        version = next_version(models_dir, role) if versions(models_dir, role) else "v1"
-        target = dest / role / version
+        target = dest / role / next_version(models_dir, role)
         shutil.copytree(challenger, target)
         card = read_card(target)
         if card.get("smoke") is True:
@@ -76,22 +77,27 @@ def view_registry(
     return dest
 
 
-def swarm_records(
-    cfg: LearnConfig, models_dir: Path, files: Sequence[str], work_dir: Path, fees: str | None
-) -> list[DayRecord]:
-    """The whole-swarm backtest of the registry ``models_dir`` on ``files`` (one record a day)."""
+def judging_backtest(cfg: LearnConfig) -> tuple[BacktestConfig, str]:
+    """The backtest config that judges (only the swarm runs, so the A-S fit days play no part)
+    and its fee tier: the learning config's, else the backtest config's."""
     from swarm_ray.core.config import load_config, resolve_path
-    from swarm_ray.evaluation.backtest_config import BacktestConfig
-    from swarm_ray.evaluation.runner import run_backtest
 
     bt = load_config(resolve_path(cfg.backtest_config), BacktestConfig)
-    # only the swarm is run: the A-S fit days play no part
-    bt = bt.model_copy(update={"models_dir": str(models_dir), "fit_files": ()})
+    return bt.model_copy(update={"fit_files": ()}), cfg.fees or bt.fees
+
+
+def swarm_records(
+    bt: BacktestConfig, models_dir: Path, files: Sequence[str], work_dir: Path, fees: str
+) -> list[DayRecord]:
+    """The whole-swarm backtest (``judging_backtest``) of the registry ``models_dir`` on
+    ``files``, at the tier ``fees``: one record a day."""
+    from swarm_ray.evaluation.runner import run_backtest
+
     result = run_backtest(
-        bt,
+        bt.model_copy(update={"models_dir": str(models_dir)}),
         files,
         strategies=["swarm"],
-        fees=fees or cfg.fees,
+        fees=fees,
         work_dir=str(work_dir / "data"),
     )
     return list(result.records.get("swarm", []))

@@ -30,10 +30,12 @@ from typing import Any
 
 from swarm_ray.core.config import ConfigError, resolve_path
 from swarm_ray.core.roles import POLICY_ROLES
+from swarm_ray.evaluation.backtest_config import BacktestConfig
 from swarm_ray.learning.config import ANALYST, LearnConfig
 from swarm_ray.learning.judge import (
     Verdict,
     failed,
+    judging_backtest,
     side_metrics,
     swarm_records,
     verdict,
@@ -207,6 +209,7 @@ def promote(
 
 def _judge(
     cfg: LearnConfig,
+    bt: BacktestConfig,
     models_dir: Path,
     step_dir: Path,
     role: str,
@@ -241,7 +244,7 @@ def _judge(
         health_check(view, role, str(serving_version(view, role)), seed=cfg.promotion.seed)
     except UnhealthyVersion as exc:
         return failed(f"never served: {exc}", champ)
-    records = swarm_records(cfg, view, eval_files, step_dir, fees)
+    records = swarm_records(bt, view, eval_files, step_dir, fees)
     return verdict(champion_records, records, cfg.promotion, fees)
 
 
@@ -278,19 +281,21 @@ def learn_step(
     base = load_train_config(resolve_path(cfg.train_config))
     data = base.data.model_copy(update={"symbol": cfg.symbol, "kline_dir": folders.pop()})
     base = base.model_copy(update={"data": data})
-    fees = cfg.fees or _backtest_fees(cfg)
+    bt, fees = judging_backtest(cfg)
     if challengers is None:
         say(f"{today}: training {', '.join(cfg.roles)} on {train[0]}..{train[-1]}")
         challengers = train_challengers(cfg, base, str(models), step_dir, train, step_id, smoke)
     eval_files = [days[d] for d in evaluation]
     say(f"{today}: judging on {', '.join(map(str, evaluation))} at the {fees} tier")
     champion_view = view_registry(models, step_dir / "views" / "champion", ALL_MODELS)
-    champion_records = swarm_records(cfg, champion_view, eval_files, step_dir, fees)
+    champion_records = swarm_records(bt, champion_view, eval_files, step_dir, fees)
     step = LearnStep(today, train, evaluation)
     for role in [r for r in cfg.roles if r in challengers]:
         ch = challengers[role]
         champion_version = serving_version(models, role)
-        v = _judge(cfg, models, step_dir, role, ch, eval_files, evaluation, champion_records, fees)
+        v = _judge(
+            cfg, bt, models, step_dir, role, ch, eval_files, evaluation, champion_records, fees
+        )
         evidence = {
             "champion": v.champion,
             "challenger": v.challenger,
@@ -342,7 +347,7 @@ def learn_step(
                 champion_view = view_registry(
                     models, step_dir / "views" / f"champion_{role}", ALL_MODELS
                 )
-                champion_records = swarm_records(cfg, champion_view, eval_files, step_dir, fees)
+                champion_records = swarm_records(bt, champion_view, eval_files, step_dir, fees)
         if decision.decision == "rejected":
             extra = {"version": failed_version} if failed_version else {}
             record_rejected(
@@ -389,7 +394,8 @@ def walk_forward(
         shutil.rmtree(work)
     start_registry = view_registry(models_dir, work / "champion_only", ALL_MODELS)
     learning = view_registry(start_registry, work / "registry", ALL_MODELS, scratch=smoke)
-    days = list(kline_days(cfg.data, cfg.symbol))
+    files = kline_days(cfg.data, cfg.symbol)
+    days = list(files)
     train_n = cfg.smoke.train_days if smoke else cfg.window.train_days
     eval_n = cfg.smoke.evaluation_days if smoke else cfg.window.evaluation_days
     trained = set().union(*(_seen_days(start_registry, r) for r in ALL_MODELS))
@@ -405,7 +411,8 @@ def walk_forward(
             f"walk-forward: no day has {train_n} + {eval_n} days before it that the champions "
             f"did not train on"
         )
-    fees = cfg.fees or _backtest_fees(cfg)
+    bt, fees = judging_backtest(cfg)
+    start = {r: serving_version(start_registry, r) for r in ALL_MODELS}
     journal = Journal(str(work / "journal.sqlite"), run_id="walk_forward")
     rows: list[dict[str, Any]] = []
     decisions: list[Decision] = []
@@ -423,11 +430,13 @@ def walk_forward(
                 say=say,
             )
             decisions += step.decisions
-            file = [kline_days(cfg.data, cfg.symbol)[today]]
             day_dir = work / "days" / str(today)
-            a = swarm_records(cfg, start_registry, file, day_dir, fees)
-            live = view_registry(learning, day_dir / "learning", ALL_MODELS)
-            b = swarm_records(cfg, live, file, day_dir, fees)
+            a = swarm_records(bt, start_registry, [files[today]], day_dir, fees)
+            champions = {r: serving_version(learning, r) for r in ALL_MODELS}
+            b = a  # the same champions trade the same day the same way
+            if champions != start:
+                live = view_registry(learning, day_dir / "learning", ALL_MODELS)
+                b = swarm_records(bt, live, [files[today]], day_dir, fees)
             pa, pb = side_metrics(a)["pnl"], side_metrics(b)["pnl"]
             cum["champion_only"] += pa
             cum["learning"] += pb
@@ -438,7 +447,7 @@ def walk_forward(
                     "learning": pb,
                     "cumulative_champion_only": round(cum["champion_only"], 4),
                     "cumulative_learning": round(cum["learning"], 4),
-                    "champions": {r: serving_version(learning, r) for r in ALL_MODELS},
+                    "champions": champions,
                     "promoted": [d.role for d in step.decisions if d.decision == "promoted"],
                 }
             )
@@ -453,10 +462,3 @@ def walk_forward(
         "smoke": smoke,
         "registry": str(learning),
     }
-
-
-def _backtest_fees(cfg: LearnConfig) -> str:
-    from swarm_ray.core.config import load_config
-    from swarm_ray.evaluation.backtest_config import BacktestConfig
-
-    return load_config(resolve_path(cfg.backtest_config), BacktestConfig).fees

@@ -86,11 +86,10 @@ class Swarm:
         self._deployed = False
         self.finished: dict[str, dict[str, Any]] = {}
         self.failed: dict[str, str] = {}
-        self.learning: LearningSchedule | None = None
-        """The scheduled learning loop (``learning.every``), once started."""
-        self._learning_plan = (
+        self.learning: LearningSchedule | None = (
             LearningSchedule.for_run(self.config) if self.config.learning.every else None
         )
+        """The scheduled learning loop (``learning.every``): polled while the run waits."""
 
     def __repr__(self) -> str:
         state = "running" if self._running else ("started" if self._handles else "not started")
@@ -111,7 +110,6 @@ class Swarm:
         self._handles = runtime.start_swarm(self.config)
         self._cycles = cycles
         self._running = {n: h.run.remote(cycles) for n, h in self.coordinators.items()}
-        self.learning = self._learning_plan
         return self
 
     def run_time_ns(self) -> int | None:
